@@ -1,0 +1,194 @@
+#!/usr/bin/env bash
+# qbg lab: one bridge and N stations, each in its own network namespace, joined by veth pairs, each running a
+# real lldpad in its own mount namespace with a private /dev/shm (lldpad keeps a POSIX shm segment that blocks a
+# second instance). Usage:
+#   lab.sh up     [--id ID] [--stations N] [--bridge lldpad|none] [--station-evb]   prints the lab as JSON
+#   lab.sh status --id ID                                                              prints the lab as JSON
+#   lab.sh down   --id ID                     removes namespaces, links, processes and state; idempotent
+#   lab.sh down-all                           removes every qbg lab on this machine
+#   lab.sh start-lldpad --id ID --ns NAME     (re)start one lldpad (NAME: br, st1, st2, …)
+#   lab.sh stop-lldpad  --id ID --ns NAME [--signal KILL]
+# Namespaces are qbg-ID-br and qbg-ID-stK; each station's uplink is "s0", the bridge's ports are "b1".."bN".
+# The bridge role is written into the bridge lldpad's config before it starts: lldpad fixes the VDP22 role when
+# it starts the module and ignores a later evbmode change (see shared notes).
+set -euo pipefail
+
+STATE_ROOT=${QBG_LAB_STATE:-/run/qbg-lab}
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+die() { echo "lab.sh: $*" >&2; exit 2; }
+
+need() { command -v "$1" >/dev/null 2>&1 || die "$1 not found: install the Debian package $2 (apt-get install -y $2)"; }
+
+ns_name() { echo "qbg-$1-$2"; }
+
+lldpad_pid() { # $1 namespace: pid of the lldpad running in it, or nothing
+  local p
+  for p in $(ip netns pids "$1" 2>/dev/null); do
+    if [ "$(cat "/proc/$p/comm" 2>/dev/null)" = lldpad ]; then echo "$p"; return 0; fi
+  done
+  return 0
+}
+
+start_lldpad() { # $1 id, $2 short ns (br|stK)
+  local id=$1 short=$2 ns dir
+  ns=$(ns_name "$id" "$short"); dir="$STATE_ROOT/$id"
+  [ -n "$(lldpad_pid "$ns")" ] && return 0
+  # -p: no /var/run/lldpad.pid (two instances would fight over it); we find the pid through the namespace.
+  setsid ip netns exec "$ns" unshare -m sh -c \
+    "mount -t tmpfs tmpfs /dev/shm && exec lldpad -p -t -f '$dir/$short.conf' -V 7" \
+    >>"$dir/$short.log" 2>&1 </dev/null &
+  local i
+  for i in $(seq 1 100); do
+    if ip netns exec "$ns" lldptool -p >/dev/null 2>&1; then
+      lldpad_pid "$ns" >"$dir/$short.pid"
+      return 0
+    fi
+    sleep 0.05
+  done
+  die "lldpad in $ns did not answer within 5 s (log: $dir/$short.log)"
+}
+
+stop_lldpad() { # $1 id, $2 short ns, $3 signal
+  local ns pid
+  ns=$(ns_name "$1" "$2")
+  pid=$(lldpad_pid "$ns")
+  [ -z "$pid" ] && return 0
+  kill "-$3" "$pid" 2>/dev/null || true
+  local i
+  for i in $(seq 1 100); do
+    kill -0 "$pid" 2>/dev/null || return 0
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+}
+
+write_conf() { # $1 template, $2 port list, $3 out
+  local tpl=$1 ports=$2 out=$3 p body=""
+  for p in $ports; do body+="$(sed "s/@PORT@/$p/g" "$HERE/templates/$tpl")"$'\n'; done
+  printf 'nearest_customer_bridge :\n{\n%s};\n' "$body" >"$out"
+}
+
+print_json() { # $1 id
+  local id=$1 dir="$STATE_ROOT/$1" n br k ns pid first=1
+  n=$(cat "$dir/stations")
+  br=$(ns_name "$id" br)
+  printf '{"id":"%s","stateDir":"%s","bridge":{"netns":"%s","mode":"%s","lldpadPid":%s,"ports":[' \
+    "$id" "$dir" "$br" "$(cat "$dir/bridge")" "$(pid=$(lldpad_pid "$br"); echo "${pid:-null}")"
+  for k in $(seq 1 "$n"); do [ $first = 1 ] || printf ','; first=0; printf '"b%s"' "$k"; done
+  printf ']},"stations":['
+  first=1
+  for k in $(seq 1 "$n"); do
+    ns=$(ns_name "$id" "st$k"); pid=$(lldpad_pid "$ns")
+    [ $first = 1 ] || printf ','; first=0
+    printf '{"name":"st%s","netns":"%s","uplink":"s0","bridgePort":"b%s","lldpadPid":%s,"mac":"%s"}' \
+      "$k" "$ns" "$k" "${pid:-null}" "$(ip -n "$ns" -br link show s0 2>/dev/null | awk '{print $3}')"
+  done
+  printf ']}\n'
+}
+
+cmd_up() {
+  local id="" n=1 bridge=lldpad station_evb=0
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --id) id=$2; shift 2 ;;
+      --stations) n=$2; shift 2 ;;
+      --bridge) bridge=$2; shift 2 ;;
+      --station-evb) station_evb=1; shift ;;
+      *) die "unknown option $1" ;;
+    esac
+  done
+  need lldpad lldpad; need lldptool lldpad; need ip iproute2; need unshare util-linux
+  [ -n "$id" ] || id=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  [[ $id =~ ^[a-z0-9]{1,8}$ ]] || die "--id must be 1-8 of a-z, 0-9, got '$id'"
+  [[ $n =~ ^[1-8]$ ]] || die "--stations must be 1-8, got '$n'"
+  [[ $bridge = lldpad || $bridge = none ]] || die "--bridge must be lldpad or none, got '$bridge'"
+  local dir="$STATE_ROOT/$id"
+  if [ -d "$dir" ]; then print_json "$id"; return 0; fi # idempotent
+  mkdir -p "$dir"
+  echo "$n" >"$dir/stations"; echo "$bridge" >"$dir/bridge"
+  trap 'cmd_down --id "$id" >/dev/null 2>&1 || true' ERR
+  local br k ns ports=""
+  br=$(ns_name "$id" br)
+  ip netns add "$br"
+  ip -n "$br" link set lo up
+  for k in $(seq 1 "$n"); do
+    ns=$(ns_name "$id" "st$k")
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
+    ip link add "q$id-s$k" type veth peer name "q$id-b$k"
+    ip link set "q$id-s$k" netns "$ns"
+    ip link set "q$id-b$k" netns "$br"
+    ip -n "$ns" link set "q$id-s$k" name s0
+    ip -n "$br" link set "q$id-b$k" name "b$k"
+    ip -n "$ns" link set s0 up
+    ip -n "$br" link set "b$k" up
+    ports+="b$k "
+    if [ $station_evb = 1 ]; then write_conf station.conf s0 "$dir/st$k.conf"; else : >"$dir/st$k.conf"; fi
+    start_lldpad "$id" "st$k"
+  done
+  if [ "$bridge" = lldpad ]; then
+    write_conf bridge.conf "$ports" "$dir/br.conf"
+    start_lldpad "$id" br
+  fi
+  trap - ERR
+  print_json "$id"
+}
+
+cmd_down() {
+  local id=""
+  while [ $# -gt 0 ]; do case $1 in --id) id=$2; shift 2 ;; *) die "unknown option $1" ;; esac; done
+  [[ $id =~ ^[a-z0-9]{1,8}$ ]] || die "--id must be 1-8 of a-z, 0-9, got '$id'"
+  local ns p
+  # ip netns del does not kill what runs inside: kill every process of the lab's namespaces first.
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^qbg-$id-" || true); do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do kill -KILL "$p" 2>/dev/null || true; done
+  done
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^qbg-$id-" || true); do
+    for p in $(ip netns pids "$ns" 2>/dev/null); do
+      for _ in $(seq 1 40); do kill -0 "$p" 2>/dev/null || break; sleep 0.05; done
+    done
+    ip netns del "$ns" 2>/dev/null || true
+  done
+  # a veth left in the root namespace by an interrupted "up"
+  for p in $(ip -br link 2>/dev/null | awk '{print $1}' | sed 's/@.*//' | grep -E "^q$id-[sb][0-9]+$" || true); do
+    ip link del "$p" 2>/dev/null || true
+  done
+  rm -rf "${STATE_ROOT:?}/$id"
+  echo "{\"id\":\"$id\",\"down\":true}"
+}
+
+cmd_down_all() {
+  local id
+  for id in $(ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^qbg-([a-z0-9]+)-(br|st[0-9]+)$/\1/p' | sort -u); do
+    cmd_down --id "$id" >/dev/null
+  done
+  if [ -d "$STATE_ROOT" ]; then
+    for id in $(ls "$STATE_ROOT"); do cmd_down --id "$id" >/dev/null; done
+  fi
+  echo '{"down":"all"}'
+}
+
+parse_id_ns() {
+  ID=""; NS=""; SIG=TERM
+  while [ $# -gt 0 ]; do
+    case $1 in --id) ID=$2; shift 2 ;; --ns) NS=$2; shift 2 ;; --signal) SIG=$2; shift 2 ;; *) die "unknown option $1" ;; esac
+  done
+  [[ $ID =~ ^[a-z0-9]{1,8}$ ]] || die "--id must be 1-8 of a-z, 0-9, got '$ID'"
+  [[ $NS =~ ^(br|st[1-8])$ ]] || die "--ns must be br or st1..st8, got '$NS'"
+  [[ $SIG =~ ^(TERM|KILL|INT)$ ]] || die "--signal must be TERM, KILL or INT, got '$SIG'"
+  [ -d "$STATE_ROOT/$ID" ] || die "no lab with id $ID"
+}
+
+case ${1:-} in
+  up) shift; cmd_up "$@" ;;
+  down) shift; cmd_down "$@" ;;
+  down-all) shift; cmd_down_all ;;
+  status)
+    shift; [ "${1:-}" = --id ] || die "usage: lab.sh status --id ID"
+    [ -d "$STATE_ROOT/${2:-}" ] || die "no lab with id ${2:-}"
+    print_json "$2" ;;
+  start-lldpad) shift; parse_id_ns "$@"; start_lldpad "$ID" "$NS"; print_json "$ID" ;;
+  stop-lldpad) shift; parse_id_ns "$@"; stop_lldpad "$ID" "$NS" "$SIG"; print_json "$ID" ;;
+  *) die "usage: lab.sh up|down|down-all|status|start-lldpad|stop-lldpad (see the comment at the top)" ;;
+esac
