@@ -1,0 +1,81 @@
+// The HTTP service shell: fastify with typebox schemas (validate input, serialise output, document the API at
+// /docs from one source), one error format from the catalogue, role checks, then the route groups.
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyError } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { isQbgError, QbgError } from '../domain/errors.js';
+import { registerAuth, type TokenConfig } from './auth.js';
+
+export interface ServerOptions {
+  tokens?: TokenConfig;
+  logLevel?: string;
+  bodyLimit?: number;
+  /** Route groups to register, each a fastify plugin with its own dependencies already bound. */
+  routes: Array<FastifyPluginAsync>;
+}
+
+/** Map fastify/ajv validation errors onto our catalogue so API clients see one error shape. */
+function validationToQbg(err: FastifyError): QbgError {
+  const v = err.validation?.[0] as (NonNullable<FastifyError['validation']>[number] & { parentSchema?: unknown; data?: unknown }) | undefined;
+  const path = v ? `${v.instancePath.replace(/^\//, '').replace(/\//g, '.')}` : '';
+  const missing = v?.keyword === 'required' ? String((v.params as { missingProperty?: string }).missingProperty) : undefined;
+  const extra = v?.keyword === 'additionalProperties' ? String((v.params as { additionalProperty?: string }).additionalProperty) : undefined;
+  const ctx = err.validationContext ?? 'body';
+  const field = missing ? [path, missing].filter(Boolean).join('.') : extra ? [path, extra].filter(Boolean).join('.') : path || ctx;
+  const code = missing ? 'QBG_ERR_FIELD_REQUIRED' : extra ? 'QBG_ERR_UNKNOWN_FIELD' : 'QBG_ERR_FIELD_TYPE';
+  // With ajv's verbose option the failing schema and value are known: say the whole allowed range, not one bound.
+  const schema = v?.parentSchema as { minimum?: number; maximum?: number; enum?: unknown[]; maxLength?: number } | undefined;
+  const range =
+    schema && schema.minimum !== undefined && schema.maximum !== undefined
+      ? `must be ${schema.minimum}–${schema.maximum}, got ${JSON.stringify(v?.data)}`
+      : schema?.enum
+        ? `must be one of ${schema.enum.join(', ')}, got ${JSON.stringify(v?.data)}`
+        : undefined;
+  const message = missing
+    ? `${ctx} ${field} is required`
+    : extra
+      ? `unknown field ${ctx} ${field}`
+      : `${ctx} ${field} ${range ?? v?.message ?? err.message}`;
+  return new QbgError(code, message, { field });
+}
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel ?? 'info' },
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, verbose: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  app.setErrorHandler((err: FastifyError | QbgError | Error, req, reply) => {
+    let e: QbgError;
+    if (isQbgError(err)) e = err;
+    else if ((err as FastifyError).validation) e = validationToQbg(err as FastifyError);
+    else if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
+      const fe = err as FastifyError;
+      e = new QbgError(fe.statusCode === 413 ? 'QBG_ERR_XML_LIMIT' : 'QBG_ERR_BAD_REQUEST', fe.message);
+      (e as { statusCode: number }).statusCode = fe.statusCode!;
+    } else {
+      req.log.error({ err }, 'unexpected error');
+      e = new QbgError('QBG_ERR_INTERNAL', err.message);
+    }
+    reply.status(e.statusCode).type('application/json').send(JSON.stringify(e.toJSON()));
+  });
+
+  // swagger-ui's own routes are documentation: public.
+  app.addHook('onRoute', (route) => {
+    if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), role: 'public' };
+  });
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'qbg', description: 'IEEE 802.1Qbg (VEPA/VDP) management service', version: '0.1.0' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  registerAuth(app, opts.tokens ?? { admin: [], hook: [], monitor: [] });
+
+  for (const plugin of opts.routes) await app.register(plugin);
+  return app;
+}

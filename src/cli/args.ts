@@ -1,0 +1,59 @@
+// A small, strict argument parser for subcommands: unknown flags are usage errors, not silently ignored.
+import { UsageError } from './io.js';
+
+export interface FlagSpec {
+  /** true: the flag takes a value (--name web); false: a switch (--force). */
+  value: boolean;
+  /** allowed more than once (values collected in order) */
+  multiple?: boolean;
+}
+
+export interface ParsedArgs {
+  positionals: string[];
+  flags: Record<string, string | boolean | string[]>;
+}
+
+export function parseArgs(argv: string[], spec: Record<string, FlagSpec>): ParsedArgs {
+  const positionals: string[] = [];
+  const flags: ParsedArgs['flags'] = {};
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') {
+      positionals.push(...argv.slice(i + 1));
+      break;
+    }
+    if (!a.startsWith('--') || a === '-') {
+      positionals.push(a);
+      continue;
+    }
+    const eq = a.indexOf('=');
+    const name = a.slice(2, eq === -1 ? undefined : eq);
+    const s = spec[name];
+    if (!s) throw new UsageError(`unknown option --${name} (allowed: ${Object.keys(spec).map((k) => `--${k}`).join(', ') || 'none'})`);
+    let value: string | boolean = true;
+    if (s.value) {
+      if (eq !== -1) value = a.slice(eq + 1);
+      else if (i + 1 < argv.length) value = argv[++i];
+      else throw new UsageError(`--${name} needs a value`);
+    } else if (eq !== -1) {
+      throw new UsageError(`--${name} takes no value`);
+    }
+    if (s.multiple) {
+      const prev = flags[name];
+      flags[name] = [...(Array.isArray(prev) ? prev : []), String(value)];
+    } else {
+      flags[name] = value;
+    }
+  }
+  return { positionals, flags };
+}
+
+export function flagString(p: ParsedArgs, name: string): string | undefined {
+  const v = p.flags[name];
+  return typeof v === 'string' ? v : undefined;
+}
+
+export function flagList(p: ParsedArgs, name: string): string[] {
+  const v = p.flags[name];
+  return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
+}

@@ -1,0 +1,141 @@
+// qbg's configuration: a JSON or YAML file (QBG_CONFIG or --config, default /etc/qbg/config.yaml when present),
+// then environment overrides, then built-in defaults that need no setup (embedded SQLite, loopback).
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { qbgError } from './domain/errors.js';
+
+export const DEFAULT_PORT = 8021; // "802.1"
+export const DEFAULT_CONFIG_PATH = '/etc/qbg/config.yaml';
+
+export interface RemoteTypeDbConfig {
+  name: string;
+  url: string;
+  /** Cached answers younger than this are used without asking the remote. */
+  ttlSeconds: number;
+}
+
+export interface QbgConfig {
+  listen: { host: string; port: number; socket?: string };
+  dbPath: string;
+  logLevel: string;
+  /** Bearer tokens per role. No tokens configured = open access on loopback (a single-admin laptop/lab). */
+  tokens: { admin: string[]; hook: string[]; monitor: string[] };
+  remotes: RemoteTypeDbConfig[];
+  lldpad: {
+    /** Run lldptool/vdptool/helper inside this network namespace (lab use). */
+    netns?: string;
+    /** How qbg asks lldpad to (dis)associate VSIs: lldpad's VDP22 client socket or libvirt's netlink path. */
+    transport: 'vdp22' | 'netlink';
+    /** Where lldpad writes its pid (netlink path sends to it). */
+    pidFile: string;
+  };
+  /** Desired EVB configuration per uplink (see src/domain/evb-config.ts); validated by the uplink manager. */
+  uplinks: unknown[];
+  reconcile: { intervalSeconds: number; concurrency: number };
+  limits: { bodyBytes: number; xmlBytes: number; xmlDepth: number };
+}
+
+function defaultDbPath(): string {
+  if (process.getuid?.() === 0) return '/var/lib/qbg/qbg.db';
+  return join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'qbg', 'qbg.db');
+}
+
+export function defaultConfig(): QbgConfig {
+  return {
+    listen: { host: '127.0.0.1', port: DEFAULT_PORT },
+    dbPath: defaultDbPath(),
+    logLevel: 'info',
+    tokens: { admin: [], hook: [], monitor: [] },
+    remotes: [],
+    lldpad: { transport: 'vdp22', pidFile: '/var/run/lldpad.pid' },
+    uplinks: [],
+    reconcile: { intervalSeconds: 30, concurrency: 16 },
+    limits: { bodyBytes: 1024 * 1024, xmlBytes: 1024 * 1024, xmlDepth: 64 },
+  };
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep-merge plain objects; arrays and scalars replace. */
+function merge<T>(base: T, over: unknown): T {
+  if (!isObject(base) || !isObject(over)) return (over === undefined ? base : over) as T;
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(over)) out[k] = k in out ? merge(out[k], v) : v;
+  return out as T;
+}
+
+function envInt(env: NodeJS.ProcessEnv, name: string, min: number, max: number): number | undefined {
+  const v = env[name];
+  if (v === undefined || v === '') return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < min || n > max) throw qbgError('QBG_ERR_CONFIG', name, `must be an integer ${min}–${max}, got ${v}`);
+  return n;
+}
+
+const splitTokens = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+
+/** Environment overrides: QBG_HOST, QBG_PORT, QBG_SOCKET, QBG_DB, QBG_LOG_LEVEL, QBG_ADMIN_TOKENS, QBG_HOOK_TOKENS,
+ *  QBG_MONITOR_TOKENS (comma-separated), QBG_LLDPAD_NETNS, QBG_LLDPAD_TRANSPORT. */
+function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const o: Record<string, unknown> = {};
+  const listen: Record<string, unknown> = {};
+  if (env.QBG_HOST) listen.host = env.QBG_HOST;
+  const port = envInt(env, 'QBG_PORT', 0, 65535);
+  if (port !== undefined) listen.port = port;
+  if (env.QBG_SOCKET) listen.socket = env.QBG_SOCKET;
+  if (Object.keys(listen).length) o.listen = listen;
+  if (env.QBG_DB) o.dbPath = env.QBG_DB;
+  if (env.QBG_LOG_LEVEL) o.logLevel = env.QBG_LOG_LEVEL;
+  const tokens: Record<string, unknown> = {};
+  for (const role of ['admin', 'hook', 'monitor'] as const) {
+    const list = splitTokens(env[`QBG_${role.toUpperCase()}_TOKENS`]);
+    if (list) tokens[role] = list;
+  }
+  if (Object.keys(tokens).length) o.tokens = tokens;
+  const lldpad: Record<string, unknown> = {};
+  if (env.QBG_LLDPAD_NETNS) lldpad.netns = env.QBG_LLDPAD_NETNS;
+  if (env.QBG_LLDPAD_TRANSPORT) lldpad.transport = env.QBG_LLDPAD_TRANSPORT;
+  if (Object.keys(lldpad).length) o.lldpad = lldpad;
+  return o;
+}
+
+function validate(c: QbgConfig): QbgConfig {
+  if (!['vdp22', 'netlink'].includes(c.lldpad.transport)) {
+    throw qbgError('QBG_ERR_CONFIG', 'lldpad.transport', `must be vdp22 or netlink, got ${String(c.lldpad.transport)}`);
+  }
+  if (!Number.isInteger(c.listen.port) || c.listen.port < 0 || c.listen.port > 65535) {
+    throw qbgError('QBG_ERR_CONFIG', 'listen.port', `must be an integer 0–65535, got ${String(c.listen.port)}`);
+  }
+  for (const r of c.remotes) {
+    if (!isObject(r) || typeof r.name !== 'string' || typeof r.url !== 'string') {
+      throw qbgError('QBG_ERR_CONFIG', 'remotes', 'each remote needs a name and a url');
+    }
+    r.ttlSeconds ??= 60;
+  }
+  return c;
+}
+
+export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv } = {}): QbgConfig {
+  const env = opts.env ?? process.env;
+  const path = opts.path ?? env.QBG_CONFIG ?? (existsSync(DEFAULT_CONFIG_PATH) ? DEFAULT_CONFIG_PATH : undefined);
+  let fromFile: unknown = {};
+  if (path) {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (e) {
+      throw qbgError('QBG_ERR_CONFIG', path, (e as Error).message);
+    }
+    try {
+      fromFile = path.endsWith('.json') ? JSON.parse(text) : parseYaml(text);
+    } catch (e) {
+      throw qbgError('QBG_ERR_CONFIG', path, (e as Error).message);
+    }
+    if (fromFile !== null && fromFile !== undefined && !isObject(fromFile)) throw qbgError('QBG_ERR_CONFIG', path, 'must be a mapping');
+  }
+  return validate(merge(merge(defaultConfig(), fromFile ?? {}), envOverrides(env)));
+}
