@@ -191,3 +191,11 @@ export function specToProfile(spec: VsiTypeSpec): Record<string, unknown> {
 export function sameParameters(a: VsiTypeSpec, b: VsiTypeSpec): boolean {
   return JSON.stringify(specToProfile(a)) === JSON.stringify(specToProfile(b));
 }
+
+/**
+ * How the rest of qbg reads the type database (XML generation, associations): by the admin's name, the current
+ * version unless a typeIdVersion is pinned. Synchronous because the local store (SQLite) is.
+ */
+export interface VsiTypeLookup {
+  get(name: string, typeIdVersion?: number): VsiTypeVersion | undefined;
+}
