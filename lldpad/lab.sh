@@ -5,7 +5,7 @@
 #   lab.sh up     [--id ID] [--stations N] [--bridge lldpad|none] [--station-evb]   prints the lab as JSON
 #   lab.sh status --id ID                                                              prints the lab as JSON
 #   lab.sh down   --id ID                     removes namespaces, links, processes and state; idempotent
-#   lab.sh down-all                           removes every qbg lab on this machine
+#   lab.sh down-all [--state-only]            removes every qbg lab on this machine (or only those in $QBG_LAB_STATE)
 #   lab.sh start-lldpad --id ID --ns NAME     (re)start one lldpad (NAME: br, st1, st2, …)
 #   lab.sh stop-lldpad  --id ID --ns NAME [--signal KILL]
 # Namespaces are qbg-ID-br and qbg-ID-stK; each station's uplink is "s0", the bridge's ports are "b1".."bN".
@@ -159,8 +159,11 @@ cmd_down() {
 }
 
 cmd_down_all() {
-  local id
-  for id in $(ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^qbg-([a-z0-9]+)-(br|st[0-9]+)$/\1/p' | sort -u); do
+  local id state_only=0
+  while [ $# -gt 0 ]; do case $1 in --state-only) state_only=1; shift ;; *) die "unknown option $1" ;; esac; done
+  # --state-only: only the labs recorded under $STATE_ROOT (lets a test use a private QBG_LAB_STATE without
+  # removing the labs of tests running next to it).
+  [ $state_only = 1 ] || for id in $(ip netns list 2>/dev/null | awk '{print $1}' | sed -nE 's/^qbg-([a-z0-9]+)-(br|st[0-9]+)$/\1/p' | sort -u); do
     cmd_down --id "$id" >/dev/null
   done
   if [ -d "$STATE_ROOT" ]; then
@@ -183,7 +186,7 @@ parse_id_ns() {
 case ${1:-} in
   up) shift; cmd_up "$@" ;;
   down) shift; cmd_down "$@" ;;
-  down-all) shift; cmd_down_all ;;
+  down-all) shift; cmd_down_all "$@" ;;
   status)
     shift; [ "${1:-}" = --id ] || die "usage: lab.sh status --id ID"
     [ -d "$STATE_ROOT/${2:-}" ] || die "no lab with id ${2:-}"

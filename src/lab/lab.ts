@@ -121,8 +121,9 @@ export function labDownSync(id: string): void {
   execFileSync('bash', [labScriptPath(), 'down', '--id', id], { stdio: 'ignore', timeout: 30_000 });
 }
 
-export async function labDownAll(): Promise<void> {
-  await runScript(['down-all'], 120_000);
+/** Remove every lab on the machine, or with stateOnly only those recorded under $QBG_LAB_STATE. */
+export async function labDownAll(opts: { stateOnly?: boolean } = {}): Promise<void> {
+  await runScript(opts.stateOnly ? ['down-all', '--state-only'] : ['down-all'], 120_000);
 }
 
 export async function labStartLldpad(id: string, ns: string): Promise<LabInfo> {
