@@ -1,0 +1,25 @@
+// Stable VSI instance ids. libvirt generates a random instanceid for every start when the XML gives none, so the
+// bridge sees a new VSI after each restart or redefinition; qbg instead derives the id from what names the NIC
+// for its whole life: the VM's UUID and the NIC's MAC (RFC 4122 §4.3, name-based, SHA-1 = version 5).
+import { createHash } from 'node:crypto';
+import { bytesToUuid, parseMac, parseUuid, uuidToBytes } from './identifiers.js';
+
+/** qbg's own UUIDv5 namespace: fixed forever, changing it would change every NIC's instance id. */
+export const QBG_INSTANCE_NAMESPACE = '5f368b07-04bd-46f6-98a0-3b746efe7f0f';
+
+/** RFC 4122 name-based UUID, version 5 (SHA-1). */
+export function uuidV5(namespace: string, name: string): string {
+  const hash = createHash('sha1').update(uuidToBytes(parseUuid(namespace, 'namespace'))).update(name, 'utf8').digest();
+  const b = hash.subarray(0, 16);
+  b[6] = (b[6] & 0x0f) | 0x50; // version 5
+  b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
+  return bytesToUuid(b);
+}
+
+/**
+ * The instance id of one VM NIC: the same VM UUID and MAC give the same id on every host and every run, in
+ * whatever spelling they arrive (upper case, dashes in the MAC, UUID without dashes).
+ */
+export function stableInstanceId(vmUuid: string, mac: string): string {
+  return uuidV5(QBG_INSTANCE_NAMESPACE, `${parseUuid(vmUuid, 'vmUuid')}/${parseMac(mac, 'mac')}`);
+}
