@@ -1,0 +1,119 @@
+#!/usr/bin/env node
+// The `qbg` command. Global options come before or after the subcommand; each subcommand parses its own.
+// Exit codes: 0 success, 1 the operation failed (one line naming the field/cause on stderr), 2 usage error.
+import { readFileSync } from 'node:fs';
+import { isQbgError } from '../domain/errors.js';
+import { DEFAULT_PORT } from '../config.js';
+import { UsageError, type CliIo } from './io.js';
+import { COMMANDS } from './commands.js';
+
+const GLOBAL_HELP = `qbg — IEEE 802.1Qbg (VEPA/VDP) management service
+
+Usage: qbg <command> [options]
+
+Commands:
+${COMMANDS.map((c) => `  ${c.usage.padEnd(58)} ${c.summary}`).join('\n')}
+
+Global options:
+  --json           machine-readable JSON on stdout (every command)
+  --url URL        the running qbg (default: $QBG_URL or http://127.0.0.1:${DEFAULT_PORT})
+  --token TOKEN    bearer token for the API (default: $QBG_TOKEN)
+  --help, -h       this help; "qbg <command> --help" for one command
+  --version        print the version
+
+Exit codes: 0 success, 1 failed (the message names the field and the allowed range), 2 usage error.`;
+
+/** Split global options out of argv, wherever they stand. */
+function takeGlobals(argv: string[]) {
+  const rest: string[] = [];
+  const g = { json: false, help: false, version: false, url: process.env.QBG_URL, token: process.env.QBG_TOKEN };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--json') g.json = true;
+    else if (a === '--help' || a === '-h') g.help = true;
+    else if (a === '--version') g.version = true;
+    else if (a === '--url' || a === '--token') {
+      if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
+      g[a === '--url' ? 'url' : 'token'] = argv[++i];
+    } else if (a.startsWith('--url=')) g.url = a.slice(6);
+    else if (a.startsWith('--token=')) g.token = a.slice(8);
+    else rest.push(a);
+  }
+  return { g, rest };
+}
+
+function version(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const c of process.stdin) chunks.push(c as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export async function main(argv: string[], io?: Partial<CliIo>): Promise<number> {
+  const write = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
+  const writeErr = (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+  let json = false;
+  const err = io?.err ?? writeErr;
+  try {
+    const { g, rest } = takeGlobals(argv);
+    json = g.json;
+    if (g.version) {
+      (io?.out ?? write)(json ? JSON.stringify({ version: version() }) : version());
+      return 0;
+    }
+    const [name, ...args] = rest;
+    const cmd = COMMANDS.find((c) => c.name === name);
+    if (!name || (g.help && !cmd)) {
+      (io?.out ?? write)(GLOBAL_HELP);
+      return name || g.help ? 0 : 2;
+    }
+    if (!cmd) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
+    if (g.help) {
+      (io?.out ?? write)(cmd.help);
+      return 0;
+    }
+    const full: CliIo = {
+      out: write,
+      err: writeErr,
+      fetch: globalThis.fetch,
+      readStdin,
+      ...io,
+      json,
+      baseUrl: g.url ?? io?.baseUrl ?? `http://127.0.0.1:${DEFAULT_PORT}`,
+      token: g.token ?? io?.token,
+    };
+    const run = await cmd.load();
+    return await run(args, full);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      err(`qbg: ${e.message} (see qbg --help)`);
+      return 2;
+    }
+    if (isQbgError(e)) {
+      if (json) (io?.out ?? write)(JSON.stringify(e.toJSON()));
+      err(`qbg: ${e.field ? `${e.field}: ` : ''}${e.message} [${e.code}]`);
+      return 1;
+    }
+    err(`qbg: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+// Run when executed as the `qbg` binary (not when imported by tests).
+const invoked = process.argv[1] ?? '';
+if (/(?:^|[/\\])(?:main\.(?:ts|js)|qbg)$/.test(invoked)) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      // serve keeps running: it sets its own exit on shutdown and returns -1
+      if (code >= 0) process.exitCode = code;
+    },
+    (e) => {
+      process.stderr.write(`qbg: ${(e as Error).stack ?? e}\n`);
+      process.exitCode = 1;
+    },
+  );
+}

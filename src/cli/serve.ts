@@ -1,0 +1,29 @@
+// `qbg serve`: run the service in the foreground until SIGTERM/SIGINT, then stop gracefully.
+import { loadConfig } from '../config.js';
+import { createService } from '../service/app.js';
+import { parseArgs, flagString } from './args.js';
+import type { CliIo } from './io.js';
+
+export async function serveCommand(args: string[], io: CliIo): Promise<number> {
+  const p = parseArgs(args, { config: { value: true } });
+  const config = loadConfig({ path: flagString(p, 'config') });
+  const service = await createService(config);
+  const addresses = await service.start();
+  io.err(`qbg listening on ${addresses.join(', ')} (database ${config.dbPath})`);
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    io.err(`qbg: ${signal}, stopping`);
+    service.stop().then(
+      () => process.exit(0),
+      (e) => {
+        io.err(`qbg: stop failed: ${(e as Error).message}`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  return -1; // keep running
+}
