@@ -37,6 +37,7 @@ export const ERRORS = {
   QBG_ERR_TYPE_NOT_FOUND: { status: 404, template: 'VSI type %s not found' },
   QBG_ERR_TYPE_VERSION_NOT_FOUND: { status: 404, template: 'VSI type %s has no version %s' },
   QBG_ERR_TYPE_EXISTS: { status: 409, template: 'VSI type %s already exists' },
+  QBG_ERR_TYPE_VERSION_EXISTS: { status: 409, template: 'VSI type %s already has typeIdVersion %s%s' },
   QBG_ERR_TYPE_ID_TAKEN: {
     status: 409,
     template: 'typeId %s version %s (manager %s) is already used by VSI type %s',
@@ -62,6 +63,10 @@ export const ERRORS = {
   QBG_ERR_LLDPAD_COMMAND: { status: 502, template: 'lldpad refused %s: %s' },
   QBG_ERR_UPLINK_NOT_FOUND: { status: 404, template: 'uplink %s is not configured' },
   QBG_ERR_UPLINK_EXISTS: { status: 409, template: 'uplink %s is already configured' },
+  QBG_ERR_IFNAME_FORMAT: {
+    status: 400,
+    template: '%s must be a Linux interface name: 1–15 characters of letters, digits, ".", "_" or "-", got %s',
+  },
   QBG_ERR_VDP_REJECTED: { status: 409, template: 'bridge rejected VSI %s: %s' },
   QBG_ERR_VDP_TIMEOUT: { status: 504, template: 'no answer for VSI %s within %s ms' },
 
