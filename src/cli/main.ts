@@ -42,9 +42,17 @@ function takeGlobals(argv: string[]) {
   return { g, rest };
 }
 
+/** Our package.json sits 2 levels up from src/cli (run by tsx) or 3 from dist/src/cli (built). */
 function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+  for (const rel of ['../../package.json', '../../../package.json']) {
+    try {
+      const pkg = JSON.parse(readFileSync(new URL(rel, import.meta.url), 'utf8')) as { name?: string; version: string };
+      if (pkg.name === 'qbg') return pkg.version;
+    } catch {
+      /* try the next candidate */
+    }
+  }
+  return 'unknown';
 }
 
 async function readStdin(): Promise<string> {

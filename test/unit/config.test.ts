@@ -1,0 +1,38 @@
+import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig, DEFAULT_PORT } from '../../src/config.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'qbg-config-'));
+
+t.test('defaults need no setup: loopback, embedded SQLite, vdp22 transport', async (t) => {
+  const c = loadConfig({ env: {} });
+  t.equal(c.listen.host, '127.0.0.1');
+  t.equal(c.listen.port, DEFAULT_PORT);
+  t.match(c.dbPath, /qbg\.db$/);
+  t.equal(c.lldpad.transport, 'vdp22');
+  t.same(c.tokens, { admin: [], hook: [], monitor: [] });
+});
+
+t.test('file then environment: env wins, nested objects merge', async (t) => {
+  const f = join(dir, 'c.yaml');
+  writeFileSync(f, 'listen:\n  port: 9000\nlldpad:\n  netns: lab1\nremotes:\n  - name: core\n    url: http://127.0.0.1:1/\n');
+  const c = loadConfig({ path: f, env: { QBG_PORT: '9100', QBG_ADMIN_TOKENS: 'a1, a2', QBG_DB: '/tmp/x.db' } });
+  t.equal(c.listen.port, 9100);
+  t.equal(c.listen.host, '127.0.0.1', 'unset keys keep defaults');
+  t.equal(c.lldpad.netns, 'lab1');
+  t.equal(c.lldpad.transport, 'vdp22');
+  t.same(c.tokens.admin, ['a1', 'a2']);
+  t.equal(c.dbPath, '/tmp/x.db');
+  t.equal(c.remotes[0].ttlSeconds, 60, 'remote ttl defaulted');
+});
+
+t.test('bad values are refused naming the setting and the range', async (t) => {
+  t.throws(() => loadConfig({ env: { QBG_PORT: '70000' } }), { code: 'QBG_ERR_CONFIG', message: /QBG_PORT.*0–65535/ });
+  t.throws(() => loadConfig({ env: { QBG_LLDPAD_TRANSPORT: 'carrier-pigeon' } }), { code: 'QBG_ERR_CONFIG', message: /vdp22 or netlink/ });
+  const f = join(dir, 'bad.yaml');
+  writeFileSync(f, '- just\n- a list\n');
+  t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /must be a mapping/ });
+  t.throws(() => loadConfig({ path: join(dir, 'missing.yaml'), env: {} }), { code: 'QBG_ERR_CONFIG' });
+});
