@@ -50,9 +50,9 @@ t.test('VSI type spec: canonical form, unknown fields refused, round trip throug
   t.same(parseVsiTypeSpec(specToProfile(spec)), spec, 'profile form parses back to the same spec');
   t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, typeid: 3 }), { code: 'QBG_ERR_UNKNOWN_FIELD', field: 'typeid' });
   t.throws(() => parseVsiTypeSpec({ name: 'x', typeId: 1, typeIdVersion: 1 }), { code: 'QBG_ERR_FIELD_REQUIRED', field: 'managerId' });
-  t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, allowedVlans: ['10-5'] }), { field: 'allowedVlans[0]' });
-  t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, managerId2: 2, typeId: 1, typeIdVersion: 1 }), { field: 'managerId2' });
-  t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, filterFormat: 'vlan-mac-group' }), { field: 'groupId' });
+  t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, allowedVlans: ['10-5'] }), { code: 'QBG_ERR_FIELD_TYPE', field: 'allowedVlans[0]' });
+  t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, managerId2: 2, typeId: 1, typeIdVersion: 1 }), { code: 'QBG_ERR_BAD_REQUEST', field: 'managerId2' });
+  t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, filterFormat: 'vlan-mac-group' }), { code: 'QBG_ERR_FIELD_REQUIRED', field: 'groupId' });
   const v6 = parseVsiTypeSpec({ name: 'ipv6-mgr', managerId2: '2001:db8::10', typeId: 5, typeIdVersion: 1 });
   t.equal(v6.managerId, undefined, 'a 16-byte manager id has no libvirt one-byte form');
 });
