@@ -1,0 +1,181 @@
+// What a provisioning hook does to a domain XML: every NIC named in qbg's metadata (see qbg-metadata.ts) gets its
+// profile's full 802.1Qbg virtualport and a stable instance id; nothing else in the document changes (comments,
+// order, attributes, other namespaces and indentation are kept; a document without qbg NICs comes back byte for
+// byte). Parameters already in the document are kept and checked against the profile with libvirt's merge rules.
+import { QbgError, fieldError } from '../domain/errors.js';
+import { parseMac, parseUuid } from '../domain/identifiers.js';
+import { stableInstanceId } from '../domain/instance-uuid.js';
+import type { VsiTypeLookup } from '../domain/vsi-type.js';
+import { mergeInterfaceWithNetwork, mergeVirtualports } from './merge.js';
+import { readQbgNics } from './qbg-metadata.js';
+import { parameterAttributes, parametersOfType, VIRTUALPORT_QBG, virtualportNode, virtualportOf, type QbgParameters } from './virtualport.js';
+import {
+  attr,
+  children,
+  childElements,
+  element,
+  firstChild,
+  parseXmlDocument,
+  rootElement,
+  serializeXmlDocument,
+  setAttr,
+  tagName,
+  textContent,
+  textNode,
+  whitespaceOf,
+  type XmlLimits,
+  type XmlNode,
+} from './xml-read.js';
+
+export interface RewriteOptions {
+  /** the VM's UUID when the document has no <uuid> (it must agree with one that is there) */
+  vmUuid?: string;
+  /** network XML by libvirt network name: type='network' NICs are then merge-checked against their network */
+  networks?: Record<string, string>;
+  limits?: XmlLimits;
+}
+
+export interface NicChange {
+  mac: string;
+  profile: string;
+  interfaceType: 'direct' | 'network';
+  /** the virtualport the NIC has now */
+  virtualport: Required<QbgParameters>;
+  /** instance id already in the document, or derived from VM UUID + MAC */
+  instanceIdFrom: 'document' | 'generated';
+  /** added: no virtualport before; completed: attributes were added; unchanged: it was already complete */
+  action: 'added' | 'completed' | 'unchanged';
+}
+
+export interface RewriteResult {
+  xml: string;
+  changes: NicChange[];
+}
+
+const NIC_TYPES = ['direct', 'network'] as const;
+
+/** Indentation of an element's children and of its closing tag, when the document is indented at all. */
+function indentOf(parent: XmlNode): { child?: string; closing?: string } {
+  const kids = children(parent);
+  const firstEl = kids.findIndex((k) => tagName(k) !== undefined || !('#text' in k));
+  const child = firstEl > 0 ? whitespaceOf(kids[firstEl - 1]) : undefined;
+  const closing = kids.length > 0 ? whitespaceOf(kids[kids.length - 1]) : undefined;
+  return { child, closing };
+}
+
+/** Append a child element, copying the parent's indentation so the result reads like the rest of the file. */
+function appendIndented(parent: XmlNode, make: (indent: string | undefined, step: string) => XmlNode): void {
+  const kids = children(parent);
+  const { child, closing } = indentOf(parent);
+  const step = child && closing && child.startsWith(closing) ? child.slice(closing.length) || '  ' : '  ';
+  const node = make(child, step);
+  if (child !== undefined && closing !== undefined) kids.splice(kids.length - 1, 0, textNode(child), node);
+  else kids.push(node);
+}
+
+/** Bring an existing <virtualport> up to `want`: add the type and missing attributes, keep everything else. */
+function completeVirtualport(vp: XmlNode, want: QbgParameters): boolean {
+  let changed = false;
+  if (attr(vp, 'type') === undefined) {
+    setAttr(vp, 'type', VIRTUALPORT_QBG);
+    changed = true;
+  }
+  let params = firstChild(vp, 'parameters');
+  if (!params) {
+    params = element('parameters');
+    appendIndented(vp, () => params!);
+  }
+  for (const [name, value] of parameterAttributes(want)) {
+    if (attr(params, name) === undefined) {
+      setAttr(params, name, value);
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: RewriteOptions = {}): RewriteResult {
+  const doc = parseXmlDocument(xml, 'domain', opts.limits);
+  const domain = rootElement(doc);
+  if (tagName(domain) !== 'domain') {
+    throw new QbgError('QBG_ERR_XML_SHAPE', `expected a libvirt <domain> document, got <${tagName(domain)}>`, { field: 'domain' });
+  }
+  const refs = readQbgNics(domain);
+  if (refs.size === 0) return { xml, changes: [] };
+
+  const uuidEl = firstChild(domain, 'uuid');
+  const docUuid = uuidEl ? parseUuid(textContent(uuidEl).trim(), 'domain.uuid') : undefined;
+  const optUuid = opts.vmUuid !== undefined ? parseUuid(opts.vmUuid, 'vmUuid') : undefined;
+  if (docUuid && optUuid && docUuid !== optUuid) {
+    throw fieldError('vmUuid', 'QBG_ERR_BAD_REQUEST', `vmUuid ${optUuid} disagrees with the domain's <uuid> ${docUuid}`);
+  }
+  const vmUuid = docUuid ?? optUuid;
+
+  const changes: NicChange[] = [];
+  const matched = new Set<string>();
+  const devices = firstChild(domain, 'devices');
+  const interfaces = devices ? childElements(devices, 'interface') : [];
+  for (const iface of interfaces) {
+    const macEl = firstChild(iface, 'mac');
+    const macText = macEl ? attr(macEl, 'address') : undefined;
+    if (macText === undefined) continue; // libvirt assigns a MAC at define time; such a NIC cannot be named yet
+    const mac = parseMac(macText, 'interface.mac');
+    const ref = refs.get(mac);
+    if (!ref) continue;
+    matched.add(mac);
+    const where = `interface ${mac}`;
+    const type = attr(iface, 'type');
+    if (!(NIC_TYPES as readonly (string | undefined)[]).includes(type)) {
+      throw new QbgError(
+        'QBG_ERR_XML_SHAPE',
+        `${where} is type '${type}': an 802.1Qbg virtualport needs type 'direct' (macvtap) or 'network' (a VEPA network)`,
+        { field: `interface[${mac}].type` },
+      );
+    }
+    const t = types.get(ref.profile, ref.version);
+    if (!t) {
+      const name = ref.version !== undefined ? `${ref.profile} version ${ref.version}` : ref.profile;
+      throw fieldError(`metadata.nic[${mac}].profile`, 'QBG_ERR_XML_UNKNOWN_PROFILE', mac, name);
+    }
+    const profileWhere = `qbg profile ${t.name} version ${t.typeIdVersion}`;
+    const wanted = parametersOfType(t, `metadata.nic[${mac}].profile`);
+    // The document's own virtualport and the profile must agree, by the rules libvirt applies between levels.
+    const existing = virtualportOf(iface, where);
+    const merged = mergeVirtualports(existing, { where: profileWhere, type: VIRTUALPORT_QBG, parameters: wanted })!;
+    const instanceIdFrom = merged.parameters.instanceId !== undefined ? 'document' : 'generated';
+    if (merged.parameters.instanceId === undefined) {
+      if (!vmUuid) {
+        throw fieldError('vmUuid', 'QBG_ERR_FIELD_REQUIRED', `vmUuid (the domain has no <uuid>, and ${where} needs a stable instance id)`);
+      }
+      merged.parameters.instanceId = stableInstanceId(vmUuid, mac);
+    }
+    const { managerId, typeId, typeIdVersion, instanceId } = merged.parameters as Required<QbgParameters>;
+    const final = { managerId, typeId, typeIdVersion, instanceId };
+
+    let action: NicChange['action'];
+    const vpEl = firstChild(iface, 'virtualport');
+    if (vpEl) {
+      action = completeVirtualport(vpEl, final) ? 'completed' : 'unchanged';
+    } else {
+      appendIndented(iface, (indent, step) => virtualportNode(final, indent, step));
+      action = 'added';
+    }
+    if (type === 'network') {
+      const source = firstChild(iface, 'source');
+      const netName = source ? attr(source, 'network') : undefined;
+      const netXml = netName !== undefined ? opts.networks?.[netName] : undefined;
+      if (netXml !== undefined) mergeInterfaceWithNetwork(iface, where, parseXmlDocument(netXml, `networks.${netName}`, opts.limits));
+    }
+    changes.push({ mac, profile: t.name, interfaceType: type as NicChange['interfaceType'], virtualport: final, instanceIdFrom, action });
+  }
+
+  for (const mac of refs.keys()) {
+    if (!matched.has(mac)) {
+      throw new QbgError('QBG_ERR_XML_SHAPE', `qbg metadata names NIC ${mac}, but the domain has no <interface> with that MAC`, {
+        field: `metadata.nic[${mac}]`,
+      });
+    }
+  }
+  const changed = changes.some((c) => c.action !== 'unchanged');
+  return { xml: changed ? serializeXmlDocument(doc) : xml, changes };
+}
