@@ -1,0 +1,107 @@
+// The schema of qbg's SQLite store as an ordered, APPEND-ONLY list of migrations.
+//
+// To change the schema: add ONE new entry at the end of MIGRATIONS with the next version number and a short
+// snake_case name. Never edit, renumber, reorder or remove an entry that has been committed: databases in the field
+// have recorded it by version AND name, and openDatabase() refuses a database whose recorded history differs from
+// this list (it would otherwise run new code against a schema it does not know).
+// Each migration runs in its own transaction together with its schema_migrations row: all of it or nothing.
+
+export interface Migration {
+  /** 1, 2, 3, … without gaps, in array order. */
+  readonly version: number;
+  /** Short snake_case description, recorded with the version. */
+  readonly name: string;
+  /** One or more SQL statements (run with Database.exec). */
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'vsi_types',
+    // A VSI type: a stable name and typeId; each change of parameters is a new row in vsi_type_versions.
+    // (manager_id2, type_id, type_id_version) is what the bridge sees, so it is unique across all types.
+    sql: `
+      CREATE TABLE vsi_types (
+        name            TEXT PRIMARY KEY,
+        type_id         INTEGER NOT NULL CHECK (type_id BETWEEN 0 AND 16777215),
+        current_version INTEGER NOT NULL CHECK (current_version BETWEEN 0 AND 255),
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE vsi_type_versions (
+        id              INTEGER PRIMARY KEY,
+        name            TEXT NOT NULL REFERENCES vsi_types(name) ON DELETE CASCADE,
+        type_id_version INTEGER NOT NULL CHECK (type_id_version BETWEEN 0 AND 255),
+        manager_id2     TEXT NOT NULL CHECK (length(manager_id2) = 32),
+        type_id         INTEGER NOT NULL CHECK (type_id BETWEEN 0 AND 16777215),
+        spec            TEXT NOT NULL,
+        created_at      TEXT NOT NULL,
+        UNIQUE (name, type_id_version),
+        UNIQUE (manager_id2, type_id, type_id_version)
+      ) STRICT;
+    `,
+  },
+  {
+    version: 2,
+    name: 'remote_typedb_cache',
+    // Answers of remote type databases, kept to revalidate by ETag and to serve while a remote is down.
+    sql: `
+      CREATE TABLE remote_typedb_cache (
+        remote       TEXT NOT NULL,
+        key          TEXT NOT NULL,
+        etag         TEXT,
+        body         TEXT NOT NULL,
+        fetched_at   INTEGER NOT NULL,
+        validated_at INTEGER NOT NULL,
+        PRIMARY KEY (remote, key)
+      ) STRICT;
+    `,
+  },
+  {
+    version: 3,
+    name: 'nics',
+    // VM NICs and their association history. A NIC row is what qbg last learned from lldpad (state) plus what it
+    // was asked to keep (desired_mode); every state change adds one nic_history row in the same transaction.
+    // History has no foreign key: it outlives a NIC an admin forgets (audit), and its id is the SSE event id.
+    sql: `
+      CREATE TABLE nics (
+        id              TEXT PRIMARY KEY,
+        vm_uuid         TEXT NOT NULL,
+        mac             TEXT NOT NULL,
+        uplink          TEXT NOT NULL,
+        type_name       TEXT NOT NULL,
+        type_id         INTEGER NOT NULL CHECK (type_id BETWEEN 0 AND 16777215),
+        type_id_version INTEGER NOT NULL CHECK (type_id_version BETWEEN 0 AND 255),
+        manager_id2     TEXT NOT NULL CHECK (length(manager_id2) = 32),
+        filter_format   TEXT NOT NULL,
+        group_id        INTEGER,
+        vlan            INTEGER NOT NULL CHECK (vlan BETWEEN 0 AND 4095),
+        instance_uuid   TEXT NOT NULL UNIQUE,
+        state           TEXT NOT NULL,
+        desired_mode    TEXT NOT NULL,
+        reason_code     INTEGER,
+        reason          TEXT,
+        created_at      TEXT NOT NULL,
+        updated_at      TEXT NOT NULL,
+        UNIQUE (vm_uuid, mac)
+      ) STRICT;
+      CREATE INDEX nics_uplink ON nics (uplink);
+      CREATE INDEX nics_state ON nics (state);
+      CREATE INDEX nics_type ON nics (type_name);
+      CREATE TABLE nic_history (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        nic_id      TEXT NOT NULL,
+        at          TEXT NOT NULL,
+        from_state  TEXT NOT NULL,
+        to_state    TEXT NOT NULL,
+        event       TEXT NOT NULL,
+        cause       TEXT NOT NULL,
+        reason_code INTEGER,
+        reason      TEXT
+      ) STRICT;
+      CREATE INDEX nic_history_nic ON nic_history (nic_id, seq);
+    `,
+  },
+  // ↑ append new migrations here (version 3, 4, …); never edit the ones above.
+];
