@@ -1,0 +1,38 @@
+// Where GET /events replays from when a client reconnects with Last-Event-ID. The NIC repo implements
+// TransitionHistory over its persisted history table (seq = row id); RingBufferHistory keeps the last N
+// transitions in memory for setups without a store and for tests.
+import type { NicTransition, TransitionBus } from './transition-bus.js';
+
+export interface TransitionHistory {
+  /** Transitions with seq > afterSeq, oldest first, at most `limit` of them. */
+  historySince(afterSeq: number, limit: number): NicTransition[] | Promise<NicTransition[]>;
+}
+
+export class RingBufferHistory implements TransitionHistory {
+  private readonly buf: NicTransition[] = [];
+
+  constructor(private readonly capacity = 10_000) {}
+
+  record(e: NicTransition): void {
+    this.buf.push(e);
+    if (this.buf.length > this.capacity) this.buf.splice(0, this.buf.length - this.capacity);
+  }
+
+  attach(bus: TransitionBus): () => void {
+    return bus.subscribe((e) => {
+      if (e.kind === 'nic-transition') this.record(e);
+    });
+  }
+
+  historySince(afterSeq: number, limit: number): NicTransition[] {
+    // seq increases along the buffer: binary search for the first newer entry
+    let lo = 0;
+    let hi = this.buf.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.buf[mid].seq <= afterSeq) lo = mid + 1;
+      else hi = mid;
+    }
+    return this.buf.slice(lo, lo + limit);
+  }
+}
