@@ -60,7 +60,8 @@ function all(from: readonly NicState[], to: NicState): Row {
  *   VDP allows an ASSOCIATE for a held instance to change its parameters.
  * - pre-associate from 'associated' is refused: VDP would downgrade a live NIC; disassociate first.
  * - check-missing on 'disassociating' settles a de-associate that lldpad refused because it did not hold the
- *   VSI any more (vdptool's R05): the VSI is gone either way.
+ *   VSI any more (vdptool's R05): the VSI is gone either way. On 'failed' / 'timed-out' it says no zombie is
+ *   left (the reconciler applies it to NICs meant to be disassociated; others it simply asks again).
  * - check-associated on a 'timed-out' / 'failed' / 'lost' NIC: lldpad did finish (late answer) or still holds it.
  */
 export const TRANSITIONS: Readonly<Record<NicEvent, Row>> = {
@@ -76,7 +77,13 @@ export const TRANSITIONS: Readonly<Record<NicEvent, Row>> = {
   'keepalive-lost': all(HELD_STATES, 'lost'),
   'check-associated': all(['associating', 'pre-associated', 'timed-out', 'failed', 'lost'], 'associated'),
   'check-pre-associated': all(['pre-associating', 'timed-out', 'failed', 'lost'], 'pre-associated'),
-  'check-missing': { associated: 'lost', 'pre-associated': 'lost', disassociating: 'disassociated' },
+  'check-missing': {
+    associated: 'lost',
+    'pre-associated': 'lost',
+    disassociating: 'disassociated',
+    failed: 'disassociated',
+    'timed-out': 'disassociated',
+  },
 };
 
 /** The next state, or undefined when the table has no cell for it. */

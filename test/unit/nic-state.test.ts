@@ -104,6 +104,7 @@ t.test('the stories the service tells', async (t) => {
   t.equal(walk('new', ['request-assoc', 'answer-timeout', 'check-associated']), 'associated', 'a late answer found by a check');
   t.equal(walk('associated', ['request-deassoc', 'check-missing']), 'disassociated', 'deassoc of a VSI lldpad no longer holds');
   t.equal(walk('new', ['request-assoc', 'answer-rejected', 'request-deassoc', 'answer-accepted']), 'disassociated', 'zombie cleanup');
+  t.equal(walk('new', ['request-assoc', 'answer-timeout', 'check-missing']), 'disassociated', 'no zombie left behind');
   t.equal(nextState('associated', 'request-preassoc'), undefined, 'no downgrade of a live NIC');
   t.equal(nextState('disassociated', 'request-deassoc'), undefined, 'nothing to drop');
 });

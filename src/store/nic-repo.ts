@@ -1,0 +1,251 @@
+// SQL for VM NICs and their history (tables from the 'nics' migration). The one rule kept here: a NIC's state
+// changes only through applyEvent, which checks the pure transition table and writes the new state and its
+// history row in ONE transaction — there is never a state without the history that explains it.
+import type { Database, Statement } from 'better-sqlite3';
+import { qbgError } from '../domain/errors.js';
+import type { Nic, NicHistoryEntry, NicParams } from '../domain/nic.js';
+import { transition, type NicEvent, type NicState } from '../domain/nic-state.js';
+import type { FilterFormat } from '../domain/vsi-type.js';
+import type { VdpRequestMode } from '../domain/vsi-request.js';
+
+interface NicRow {
+  id: string;
+  vm_uuid: string;
+  mac: string;
+  uplink: string;
+  type_name: string;
+  type_id: number;
+  type_id_version: number;
+  manager_id2: string;
+  filter_format: string;
+  group_id: number | null;
+  vlan: number;
+  instance_uuid: string;
+  state: string;
+  desired_mode: string;
+  reason_code: number | null;
+  reason: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+interface HistoryRow {
+  seq: number;
+  nic_id: string;
+  at: string;
+  from_state: string;
+  to_state: string;
+  event: string;
+  cause: string;
+  reason_code: number | null;
+  reason: string | null;
+}
+
+function toNic(r: NicRow): Nic {
+  const n: Nic = {
+    id: r.id,
+    vmUuid: r.vm_uuid,
+    mac: r.mac,
+    uplink: r.uplink,
+    typeName: r.type_name,
+    typeId: r.type_id,
+    typeIdVersion: r.type_id_version,
+    managerId2: r.manager_id2,
+    filterFormat: r.filter_format as FilterFormat,
+    vlan: r.vlan,
+    instanceUuid: r.instance_uuid,
+    state: r.state as NicState,
+    desiredMode: r.desired_mode as VdpRequestMode,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+  if (r.group_id !== null) n.groupId = r.group_id;
+  if (r.reason_code !== null) n.reasonCode = r.reason_code;
+  if (r.reason !== null) n.reason = r.reason;
+  return n;
+}
+
+function toEntry(r: HistoryRow): NicHistoryEntry {
+  const e: NicHistoryEntry = {
+    seq: r.seq,
+    nicId: r.nic_id,
+    at: r.at,
+    from: r.from_state as NicState,
+    to: r.to_state as NicState,
+    event: r.event as NicEvent,
+    cause: r.cause,
+  };
+  if (r.reason_code !== null) e.reasonCode = r.reason_code;
+  if (r.reason !== null) e.reason = r.reason;
+  return e;
+}
+
+export interface NicFilter {
+  vmUuid?: string;
+  uplink?: string;
+  state?: NicState | NicState[];
+  typeName?: string;
+  /** Only NICs whose desired mode is one of these (the reconciler's "should be held"). */
+  desiredMode?: VdpRequestMode[];
+}
+
+export interface Page {
+  limit: number;
+  offset: number;
+}
+
+export interface PageOf<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface ApplyEvent {
+  event: NicEvent;
+  cause: string;
+  reasonCode?: number;
+  reason?: string;
+  /** New parameters to pin (a request with changed VLAN/type version), or the NIC to create if unknown. */
+  params?: NicParams;
+  /** Set with request-* events: what the reconciler should keep lldpad holding from now on. */
+  desiredMode?: VdpRequestMode;
+  at?: string;
+}
+
+export interface Applied {
+  nic: Nic;
+  entry: NicHistoryEntry;
+}
+
+export class NicRepo {
+  private readonly st: Record<string, Statement>;
+
+  constructor(readonly db: Database) {
+    this.st = {
+      get: db.prepare('SELECT * FROM nics WHERE id = ?'),
+      byInstance: db.prepare('SELECT * FROM nics WHERE instance_uuid = ?'),
+      insert: db.prepare(`INSERT INTO nics (id, vm_uuid, mac, uplink, type_name, type_id, type_id_version, manager_id2,
+        filter_format, group_id, vlan, instance_uuid, state, desired_mode, reason_code, reason, created_at, updated_at)
+        VALUES (@id, @vm_uuid, @mac, @uplink, @type_name, @type_id, @type_id_version, @manager_id2, @filter_format,
+        @group_id, @vlan, @instance_uuid, 'new', 'deassoc', NULL, NULL, @at, @at)`),
+      update: db.prepare(`UPDATE nics SET uplink = @uplink, type_name = @type_name, type_id = @type_id,
+        type_id_version = @type_id_version, manager_id2 = @manager_id2, filter_format = @filter_format,
+        group_id = @group_id, vlan = @vlan, instance_uuid = @instance_uuid, state = @state, desired_mode = @desired_mode,
+        reason_code = @reason_code, reason = @reason, updated_at = @at WHERE id = @id`),
+      history: db.prepare(`INSERT INTO nic_history (nic_id, at, from_state, to_state, event, cause, reason_code, reason)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+      historyOf: db.prepare('SELECT * FROM nic_history WHERE nic_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      historyCount: db.prepare('SELECT count(*) AS n FROM nic_history WHERE nic_id = ?'),
+      historySince: db.prepare('SELECT * FROM nic_history WHERE seq > ? ORDER BY seq LIMIT ?'),
+      delete: db.prepare('DELETE FROM nics WHERE id = ?'),
+    };
+  }
+
+  get(id: string): Nic | undefined {
+    const r = this.st.get.get(id) as NicRow | undefined;
+    return r && toNic(r);
+  }
+
+  byInstanceUuid(uuid: string): Nic | undefined {
+    const r = this.st.byInstance.get(uuid) as NicRow | undefined;
+    return r && toNic(r);
+  }
+
+  /** Filtered page, newest-created last (stable order by id within a creation instant), with the total count. */
+  list(filter: NicFilter = {}, page: Page = { limit: 100, offset: 0 }): PageOf<Nic> {
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (filter.vmUuid !== undefined) (where.push('vm_uuid = ?'), args.push(filter.vmUuid));
+    if (filter.uplink !== undefined) (where.push('uplink = ?'), args.push(filter.uplink));
+    if (filter.typeName !== undefined) (where.push('type_name = ?'), args.push(filter.typeName));
+    const states = filter.state === undefined ? undefined : Array.isArray(filter.state) ? filter.state : [filter.state];
+    if (states) (where.push(`state IN (${states.map(() => '?').join(',') || 'NULL'})`), args.push(...states));
+    if (filter.desiredMode) {
+      where.push(`desired_mode IN (${filter.desiredMode.map(() => '?').join(',') || 'NULL'})`);
+      args.push(...filter.desiredMode);
+    }
+    const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
+    const total = (this.db.prepare(`SELECT count(*) AS n FROM nics ${w}`).get(...args) as { n: number }).n;
+    const rows = this.db
+      .prepare(`SELECT * FROM nics ${w} ORDER BY created_at, id LIMIT ? OFFSET ?`)
+      .all(...args, page.limit, page.offset) as NicRow[];
+    return { items: rows.map(toNic), total, limit: page.limit, offset: page.offset };
+  }
+
+  /** Every NIC matching the filter (the reconciler's sweep); no paging. */
+  all(filter: NicFilter = {}): Nic[] {
+    return this.list(filter, { limit: -1, offset: 0 }).items;
+  }
+
+  /** A NIC's history, oldest first, from after `afterSeq` (cursor paging); total = all rows of the NIC. */
+  history(nicId: string, opts: { afterSeq?: number; limit?: number } = {}): { items: NicHistoryEntry[]; total: number } {
+    const rows = this.st.historyOf.all(nicId, opts.afterSeq ?? 0, opts.limit ?? 1000) as HistoryRow[];
+    const total = (this.st.historyCount.get(nicId) as { n: number }).n;
+    return { items: rows.map(toEntry), total };
+  }
+
+  /** History of every NIC after a sequence number (replay for SSE clients reconnecting with Last-Event-ID). */
+  historySince(afterSeq: number, limit = 1000): NicHistoryEntry[] {
+    return (this.st.historySince.all(afterSeq, limit) as HistoryRow[]).map(toEntry);
+  }
+
+  /**
+   * Move a NIC by one event of the transition table, in one transaction with its history row. Creates the NIC
+   * (state 'new') first when it is unknown and params are given. Throws QBG_ERR_ILLEGAL_TRANSITION (nothing
+   * written) when the table has no cell for (state, event), QBG_ERR_NIC_NOT_FOUND for an unknown NIC.
+   */
+  applyEvent(id: string, a: ApplyEvent): Applied {
+    return this.db.transaction((): Applied => {
+      const at = a.at ?? new Date().toISOString();
+      let row = this.st.get.get(id) as NicRow | undefined;
+      if (!row) {
+        if (!a.params) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
+        this.st.insert.run({ id, at, ...paramsToRow(a.params) });
+        row = this.st.get.get(id) as NicRow;
+      }
+      const from = row.state as NicState;
+      const to = transition(id, from, a.event);
+      const params = a.params ? paramsToRow(a.params) : {};
+      const settledWithoutReason = to === 'associated' || to === 'pre-associated' || to === 'disassociated' || to.endsWith('ing');
+      const next = {
+        ...row,
+        ...params,
+        id,
+        state: to,
+        desired_mode: a.desiredMode ?? row.desired_mode,
+        // a reason explains failed / timed-out / lost; a success or a new request clears it
+        reason_code: a.reasonCode ?? (settledWithoutReason ? null : row.reason_code),
+        reason: a.reason ?? (settledWithoutReason ? null : row.reason),
+        at,
+      };
+      this.st.update.run(next);
+      const info = this.st.history.run(id, at, from, to, a.event, a.cause, a.reasonCode ?? null, a.reason ?? null);
+      const entry: NicHistoryEntry = { seq: Number(info.lastInsertRowid), nicId: id, at, from, to, event: a.event, cause: a.cause };
+      if (a.reasonCode !== undefined) entry.reasonCode = a.reasonCode;
+      if (a.reason !== undefined) entry.reason = a.reason;
+      return { nic: toNic(this.st.get.get(id) as NicRow), entry };
+    }).immediate();
+  }
+
+  /** Admin repair: forget a NIC (its history stays for audit). True when a row was removed. */
+  forget(id: string): boolean {
+    return this.st.delete.run(id).changes > 0;
+  }
+}
+
+function paramsToRow(p: NicParams): Record<string, unknown> {
+  return {
+    vm_uuid: p.vmUuid,
+    mac: p.mac,
+    uplink: p.uplink,
+    type_name: p.typeName,
+    type_id: p.typeId,
+    type_id_version: p.typeIdVersion,
+    manager_id2: p.managerId2,
+    filter_format: p.filterFormat,
+    group_id: p.groupId ?? null,
+    vlan: p.vlan,
+    instance_uuid: p.instanceUuid,
+  };
+}

@@ -1,0 +1,171 @@
+// The NIC store: every transition is one transaction with its history row; illegal moves write nothing;
+// filters and paging answer with the total.
+import t from 'tap';
+import { openDatabase } from '../../src/store/db.js';
+import { NicRepo } from '../../src/store/nic-repo.js';
+import { nicId, type NicParams } from '../../src/domain/nic.js';
+import { stableInstanceId } from '../../src/domain/instance-uuid.js';
+import { isQbgError } from '../../src/domain/errors.js';
+
+function params(i: number, over: Partial<NicParams> = {}): NicParams {
+  const vmUuid = `00000000-0000-4000-8000-${String(Math.floor(i / 4)).padStart(12, '0')}`;
+  const mac = `52:54:00:00:00:${(i % 256).toString(16).padStart(2, '0')}`;
+  return {
+    vmUuid,
+    mac,
+    uplink: i % 2 ? 'eth1' : 'eth0',
+    typeName: i % 3 ? 'web' : 'db',
+    typeId: 1193047,
+    typeIdVersion: 2,
+    managerId2: '0'.repeat(30) + '10',
+    filterFormat: 'vlan-mac',
+    vlan: 100,
+    instanceUuid: stableInstanceId(vmUuid, mac),
+    ...over,
+  };
+}
+
+function fresh(): NicRepo {
+  return new NicRepo(openDatabase(':memory:'));
+}
+
+t.test('create on first request, then answer: state and history in step', async (t) => {
+  const repo = fresh();
+  const p = params(1);
+  const id = nicId(p.vmUuid, p.mac);
+  const a = repo.applyEvent(id, { event: 'request-assoc', cause: 'api-associate', params: p, desiredMode: 'assoc' });
+  t.equal(a.nic.state, 'associating');
+  t.equal(a.nic.desiredMode, 'assoc');
+  t.equal(a.entry.from, 'new');
+  t.equal(a.entry.to, 'associating');
+  const b = repo.applyEvent(id, { event: 'answer-accepted', cause: 'lldpad-answer' });
+  t.equal(b.nic.state, 'associated');
+  t.ok(b.entry.seq > a.entry.seq);
+  t.same(
+    repo.history(id).items.map((e) => [e.from, e.to, e.event, e.cause]),
+    [
+      ['new', 'associating', 'request-assoc', 'api-associate'],
+      ['associating', 'associated', 'answer-accepted', 'lldpad-answer'],
+    ],
+  );
+  t.same(repo.get(id), b.nic);
+  t.same(repo.byInstanceUuid(p.instanceUuid), b.nic);
+});
+
+t.test('a failure keeps its reason until a new request clears it', async (t) => {
+  const repo = fresh();
+  const p = params(2);
+  const id = nicId(p.vmUuid, p.mac);
+  repo.applyEvent(id, { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc' });
+  const f = repo.applyEvent(id, { event: 'answer-rejected', cause: 'lldpad-answer', reasonCode: 4, reason: 'Insufficient resources at bridge' });
+  t.equal(f.nic.state, 'failed');
+  t.equal(f.nic.reasonCode, 4);
+  t.equal(f.nic.reason, 'Insufficient resources at bridge');
+  t.equal(repo.history(id).items[1].reasonCode, 4);
+  const r = repo.applyEvent(id, { event: 'request-assoc', cause: 'reconcile' });
+  t.equal(r.nic.reasonCode, undefined);
+  t.equal(r.nic.reason, undefined);
+});
+
+t.test('an illegal transition writes nothing', async (t) => {
+  const repo = fresh();
+  const p = params(3);
+  const id = nicId(p.vmUuid, p.mac);
+  repo.applyEvent(id, { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc' });
+  const before = repo.get(id);
+  t.throws(() => repo.applyEvent(id, { event: 'request-deassoc', cause: 'api', desiredMode: 'deassoc' }), { code: 'QBG_ERR_ILLEGAL_TRANSITION' });
+  t.same(repo.get(id), before);
+  t.equal(repo.history(id).total, 1);
+  // an illegal first event must not leave a half-created NIC behind either
+  const q = params(4);
+  const qid = nicId(q.vmUuid, q.mac);
+  t.throws(() => repo.applyEvent(qid, { event: 'answer-accepted', cause: 'x', params: q }), { code: 'QBG_ERR_ILLEGAL_TRANSITION' });
+  t.equal(repo.get(qid), undefined);
+  t.equal(repo.history(qid).total, 0);
+});
+
+t.test('unknown NIC without params is NIC_NOT_FOUND', async (t) => {
+  const repo = fresh();
+  try {
+    repo.applyEvent('nope', { event: 'request-assoc', cause: 'x' });
+    t.fail('should throw');
+  } catch (e) {
+    t.ok(isQbgError(e) && e.code === 'QBG_ERR_NIC_NOT_FOUND');
+  }
+});
+
+t.test('new parameters are pinned with the request', async (t) => {
+  const repo = fresh();
+  const p = params(5);
+  const id = nicId(p.vmUuid, p.mac);
+  repo.applyEvent(id, { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc' });
+  repo.applyEvent(id, { event: 'answer-accepted', cause: 'lldpad-answer' });
+  const r = repo.applyEvent(id, { event: 'request-assoc', cause: 'api', params: { ...p, vlan: 200, typeIdVersion: 3 } });
+  t.equal(r.nic.vlan, 200);
+  t.equal(r.nic.typeIdVersion, 3);
+  t.equal(r.nic.createdAt <= r.nic.updatedAt, true);
+});
+
+t.test('filters, paging and totals', async (t) => {
+  const repo = fresh();
+  const N = 30;
+  for (let i = 0; i < N; i++) {
+    const p = params(i);
+    const id = nicId(p.vmUuid, p.mac);
+    repo.applyEvent(id, { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc' });
+    if (i % 5 === 0) repo.applyEvent(id, { event: 'answer-timeout', cause: 'lldpad-answer' });
+    else repo.applyEvent(id, { event: 'answer-accepted', cause: 'lldpad-answer' });
+  }
+  const all = repo.list({}, { limit: 1000, offset: 0 });
+  t.equal(all.total, N);
+  t.equal(all.items.length, N);
+  const expectUplink = all.items.filter((n) => n.uplink === 'eth1').length;
+  t.equal(repo.list({ uplink: 'eth1' }).total, expectUplink);
+  t.ok(repo.list({ uplink: 'eth1' }).items.every((n) => n.uplink === 'eth1'));
+  t.equal(repo.list({ state: 'timed-out' }).total, all.items.filter((n) => n.state === 'timed-out').length);
+  t.equal(repo.list({ state: ['timed-out', 'associated'] }).total, N);
+  t.equal(repo.list({ typeName: 'db' }).total, all.items.filter((n) => n.typeName === 'db').length);
+  const vm = all.items[7].vmUuid;
+  t.equal(repo.list({ vmUuid: vm }).total, all.items.filter((n) => n.vmUuid === vm).length);
+  t.equal(repo.list({ vmUuid: vm, uplink: 'eth0', state: 'associated' }).total, all.items.filter((n) => n.vmUuid === vm && n.uplink === 'eth0' && n.state === 'associated').length);
+
+  // pages cover everything once, in a stable order
+  const seen: string[] = [];
+  for (let off = 0; off < N; off += 7) {
+    const page = repo.list({}, { limit: 7, offset: off });
+    t.equal(page.total, N);
+    seen.push(...page.items.map((n) => n.id));
+  }
+  t.same(seen, all.items.map((n) => n.id));
+  t.equal(new Set(seen).size, N);
+  t.equal(repo.all({ desiredMode: ['assoc'] }).length, N);
+  t.equal(repo.all({ desiredMode: ['deassoc'] }).length, 0);
+});
+
+t.test('history cursor paging and global replay', async (t) => {
+  const repo = fresh();
+  const p = params(9);
+  const id = nicId(p.vmUuid, p.mac);
+  repo.applyEvent(id, { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc' });
+  for (let i = 0; i < 5; i++) {
+    repo.applyEvent(id, { event: 'answer-accepted', cause: 'lldpad-answer' });
+    repo.applyEvent(id, { event: 'request-assoc', cause: 'api' });
+  }
+  const h = repo.history(id);
+  t.equal(h.total, 11);
+  const first = repo.history(id, { limit: 4 });
+  const rest = repo.history(id, { afterSeq: first.items[3].seq });
+  t.same([...first.items, ...rest.items], h.items);
+  t.same(repo.historySince(h.items[8].seq), h.items.slice(9));
+});
+
+t.test('forget removes the NIC and keeps its history', async (t) => {
+  const repo = fresh();
+  const p = params(11);
+  const id = nicId(p.vmUuid, p.mac);
+  repo.applyEvent(id, { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc' });
+  t.equal(repo.forget(id), true);
+  t.equal(repo.get(id), undefined);
+  t.equal(repo.forget(id), false);
+  t.equal(repo.history(id).total, 1);
+});
