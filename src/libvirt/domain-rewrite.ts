@@ -12,6 +12,7 @@ import { parameterAttributes, parametersOfType, VIRTUALPORT_QBG, virtualportNode
 import {
   attr,
   children,
+  dominantQuote,
   childElements,
   element,
   firstChild,
@@ -177,5 +178,5 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
     }
   }
   const changed = changes.some((c) => c.action !== 'unchanged');
-  return { xml: changed ? serializeXmlDocument(doc) : xml, changes };
+  return { xml: changed ? serializeXmlDocument(doc, dominantQuote(xml)) : xml, changes };
 }

@@ -42,7 +42,7 @@ export function vepaNetworkXml(types: VsiTypeLookup, req: VepaNetworkRequest): s
     if (seen.has(pgName)) throw fieldError(`${field}.name`, 'QBG_ERR_BAD_REQUEST', `portgroup ${pgName} is listed twice`);
     seen.add(pgName);
     if (pg.default === true && ++defaults > 1) throw fieldError(`${field}.default`, 'QBG_ERR_BAD_REQUEST', 'only one portgroup may be the default');
-    const t = lookupProfile(types, pg.profile, pg.version, `${field}.profile`);
+    const t = lookupProfile(types, pg.profile, pg.version, `${field}.profile`, `${field}.version`);
     return { name: pgName, isDefault: pg.default === true, params: parametersOfType(t, `${field}.profile`) };
   });
 

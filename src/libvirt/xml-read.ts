@@ -2,7 +2,7 @@
 // order (comments, CDATA, other namespaces, whitespace text); entities are NOT processed, so text and attribute
 // values stay exactly as written and nothing is ever expanded. A DOCTYPE is refused outright: libvirt never needs
 // one, and refusing it closes the door on entity-expansion attacks ("billion laughs") and external entities.
-import { XMLBuilder, XMLParser, XMLValidator } from 'fast-xml-parser';
+import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { fieldError } from '../domain/errors.js';
 
 /** One node of fast-xml-parser's preserveOrder tree: `{ tag: children[], ':@'?: attrs }`, `{ '#text': s }`, … */
@@ -36,10 +36,12 @@ const OPTIONS = {
   parseTagValue: false,
   parseAttributeValue: false,
   ignorePiTags: false,
+  // only so a processing instruction's free-form data survives (as bare names); the validator below still
+  // refuses attributes without values on elements
+  allowBooleanAttributes: true,
 } as const;
 
 const parser = new XMLParser(OPTIONS);
-const builder = new XMLBuilder({ ...OPTIONS, format: false, suppressEmptyNode: true });
 
 /**
  * Parse a whole document within limits. Errors: QBG_ERR_XML_LIMIT (size, depth, node count), QBG_ERR_XML_PARSE
@@ -86,8 +88,39 @@ function keepTopLevelLineBreaks(nodes: XmlNode[]): void {
   }
 }
 
-export function serializeXmlDocument(nodes: XmlNode[]): string {
-  const out = builder.build(nodes) as string;
+export type Quote = "'" | '"';
+
+/**
+ * The quote most attributes of a document use. libvirt writes single quotes (virsh dumpxml), so a hook's input
+ * usually has them; writing the document back in its own style keeps the diff down to what qbg changed.
+ */
+export function dominantQuote(xml: string): Quote {
+  return xml.split("='").length > xml.split('="').length ? "'" : '"';
+}
+
+/**
+ * Write a parsed tree back. Text, comments, CDATA and attribute values are written exactly as read (entities were
+ * never decoded); only the attribute quote is normalised to `quote`, escaping that character inside values.
+ */
+export function serializeXmlDocument(nodes: XmlNode[], quote: Quote = '"'): string {
+  const esc = quote === "'" ? '&apos;' : '&quot;';
+  const attrsOf = (n: XmlNode) =>
+    Object.entries(rawAttributes(n))
+      .map(([k, v]) => (v === (true as unknown) ? ` ${k}` : ` ${k}=${quote}${String(v).split(quote).join(esc)}${quote}`))
+      .join('');
+  const write = (list: XmlNode[]): string =>
+    list
+      .map((n) => {
+        if (TEXT in n) return String(n[TEXT]);
+        if (COMMENT in n) return `<!--${(n[COMMENT] as XmlNode[]).map((c) => String(c[TEXT] ?? '')).join('')}-->`;
+        if (CDATA in n) return `<![CDATA[${(n[CDATA] as XmlNode[]).map((c) => String(c[TEXT] ?? '')).join('')}]]>`;
+        const name = tagName(n)!;
+        if (name.startsWith('?')) return `<${name}${attrsOf(n)}?>`;
+        const kids = children(n);
+        return kids.length === 0 ? `<${name}${attrsOf(n)}/>` : `<${name}${attrsOf(n)}>${write(kids)}</${name}>`;
+      })
+      .join('');
+  const out = write(nodes);
   return out.endsWith('\n') ? out : out + '\n';
 }
 
