@@ -2,71 +2,14 @@
 // station side): accept, reject with a reason, silence, missing ECP ACKs, keep-alive loss and an unsolicited
 // de-associate each end the way lldpad reports them. One lab (bridge lldpad replaced by the simulator) for all.
 import t from 'tap';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { startLab, type Lab } from './harness.js';
+import { startLab } from './harness.js';
+import { startSim, type SimEvent } from './simbridge-process.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // Station and simulator both advertise RKA/RWD 17 (10 µs × 2^17 ≈ 1.3 s) instead of 20 (≈ 10.5 s): the station
 // uses the larger of both, and its response wait ((1 + 2·retries)·2^RTE + 2^RWD) × 1.5 ≈ 2 s then stays inside
 // vdptool -W's 5 s wait, and a lost keep-alive ends the VSI in a few seconds instead of half a minute.
 const EXP = '17';
-
-type SimEvent = Record<string, any> & { event: string; ms: number };
-
-interface Sim {
-  events: SimEvent[];
-  send(cmd: Record<string, unknown>): Promise<SimEvent>;
-  waitFor(pred: (e: SimEvent) => boolean, timeoutMs: number, what: string): Promise<SimEvent>;
-  stop(): void;
-}
-
-async function startSim(lab: Lab, port: string): Promise<Sim> {
-  const child: ChildProcessWithoutNullStreams = spawn(
-    'ip',
-    ['netns', 'exec', lab.bridge.netns, process.execPath, '--import', 'tsx', 'src/lab/simbridge-main.ts', '--port', port, '--rka', EXP, '--rwd', EXP],
-    { cwd: ROOT, stdio: 'pipe' },
-  );
-  const events: SimEvent[] = [];
-  let stderr = '';
-  child.stderr.on('data', (d) => (stderr += String(d)));
-  createInterface({ input: child.stdout }).on('line', (l) => {
-    try {
-      events.push(JSON.parse(l));
-    } catch {
-      stderr += l + '\n';
-    }
-  });
-  let exited = false;
-  child.on('exit', () => (exited = true));
-  const stop = (): void => {
-    if (!exited && child.pid !== undefined) child.kill('SIGTERM');
-  };
-  process.on('exit', stop);
-  const waitFor = async (pred: (e: SimEvent) => boolean, timeoutMs: number, what: string): Promise<SimEvent> => {
-    const until = Date.now() + timeoutMs;
-    for (;;) {
-      const hit = events.find(pred);
-      if (hit) return hit;
-      if (exited) throw new Error(`simulator exited while waiting for ${what}: ${stderr}`);
-      if (Date.now() > until) throw new Error(`simulator: no ${what} within ${timeoutMs} ms; stderr: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
-  let nextId = 1;
-  const send = async (cmd: Record<string, unknown>): Promise<SimEvent> => {
-    const id = nextId++;
-    child.stdin.write(JSON.stringify({ ...cmd, id }) + '\n');
-    const r = await waitFor((e) => e.id === id, 5000, `reply to ${JSON.stringify(cmd)}`);
-    if (r.event !== 'reply') throw new Error(`simulator refused ${JSON.stringify(cmd)}: ${r.error}`);
-    return r;
-  };
-  await waitFor((e) => e.event === 'ready', 15_000, 'ready');
-  return { events, send, waitFor, stop };
-}
 
 function vsiArgs(mode: string, uuid: string, typeId: number, mac: string): string[] {
   return ['-c', `mode=${mode}`, '-c', 'mgrid2=0', '-c', `typeid=${typeId}`, '-c', 'typeidver=1', '-c', `uuid=${uuid}`, '-c', 'hints=none', '-c', `filter=0-${mac}`];
@@ -79,7 +22,7 @@ t.test('simulated bridge vs station lldpad (vdptool as ground truth)', async (t)
     const r = await lab.lldptool(st.netns, ['-T', '-i', st.uplink, '-g', 'ncb', '-V', 'evb', '-c', `${key}=${EXP}`]);
     t.equal(r.code, 0, `station ${key}=${EXP}: ${r.stdout}${r.stderr}`);
   }
-  const sim = await startSim(lab, st.bridgePort);
+  const sim = await startSim(lab, st.bridgePort, ['--rka', EXP, '--rwd', EXP]);
   t.teardown(() => sim.stop());
   await lab.waitForEvb('st1');
   await sim.waitFor((e) => e.event === 'lldp-station' && e.evb.rka === Number(EXP), 10_000, 'station EVB TLV with RKA 17');
