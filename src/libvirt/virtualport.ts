@@ -31,15 +31,16 @@ interface ParameterMapping {
 }
 
 /**
- * libvirt reads the three numbers with strtoul base 0 (virStrToLong_ui(…, 0, …)): "0x1f" is hex and "010" octal.
- * qbg reads them the same way so it judges an existing document as libvirt will; it always writes decimal.
+ * libvirt reads the three numbers with strtoul base 0 (virStrToLong_ui(…, 0, …)): "0x1f" is hex and "010" octal,
+ * so "08" is no number at all. qbg reads them the same way so it judges an existing document as libvirt will
+ * (it always writes decimal); what libvirt cannot read goes to the range check with a note, which names the field.
  */
 function libvirtUnsigned(text: string): number | string {
   const s = text.trim();
   if (/^0x[0-9a-f]+$/i.test(s)) return parseInt(s.slice(2), 16);
   if (/^0[0-7]+$/.test(s)) return parseInt(s.slice(1), 8);
   if (/^(0|[1-9]\d*)$/.test(s)) return Number(s);
-  return text; // not a number: the range check names the field and the allowed range
+  return `${text} (not a number as libvirt reads them: decimal, 0x-hex or 0-octal)`;
 }
 
 export const QBG_PARAMETERS: readonly ParameterMapping[] = [

@@ -55,7 +55,8 @@ export function parseXmlDocument(xml: string, field = 'xml', limits: XmlLimits =
   }
   const valid = XMLValidator.validate(xml, { allowBooleanAttributes: false });
   if (valid !== true) {
-    throw fieldError(field, 'QBG_ERR_XML_PARSE', `${valid.err.msg} (line ${valid.err.line}, column ${valid.err.col})`);
+    const where = valid.err.col === undefined ? `line ${valid.err.line}` : `line ${valid.err.line}, column ${valid.err.col}`;
+    throw fieldError(field, 'QBG_ERR_XML_PARSE', `${valid.err.msg} (${where})`);
   }
   const nodes = parser.parse(xml) as XmlNode[];
   checkShape(nodes, field, limits);
