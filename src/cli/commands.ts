@@ -25,4 +25,23 @@ QBG_HOOK_TOKENS, QBG_MONITOR_TOKENS, QBG_LLDPAD_NETNS, QBG_LLDPAD_TRANSPORT). De
 SIGTERM/SIGINT.`,
     load: async () => (await import('./serve.js')).serveCommand,
   },
+  {
+    name: 'uplink',
+    usage: 'uplink status|set|apply|delete [NAME]',
+    summary: 'EVB configuration of the uplinks in lldpad: desired vs actual, apply',
+    help: `qbg uplink status [NAME] [--json]
+qbg uplink set NAME [--netns NS] key=value …   (adminStatus evbTx role gpid reflectiveRelay ecpRetries ecpRte vdpRka vdpRwd)
+qbg uplink apply NAME [--json]
+qbg uplink delete NAME`,
+    load: async () => (await import('./uplink.js')).uplinkCommand,
+  },
+  {
+    name: 'lab',
+    usage: 'lab up|status|down [--id ID]',
+    summary: 'a local lab: bridge + stations with real lldpads in network namespaces (root)',
+    help: `qbg lab up [--id ID] [--stations 1..8] [--bridge lldpad|none] [--station-evb] [--json]
+qbg lab status --id ID [--json]
+qbg lab down --id ID | --all`,
+    load: async () => (await import('./lab.js')).labCommand,
+  },
 ];

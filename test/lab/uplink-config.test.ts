@@ -8,6 +8,9 @@ import { Lldptool } from '../../src/lldpad/lldptool.js';
 import { MemoryUplinkConfigStore, UplinkManager } from '../../src/service/uplink-manager.js';
 import { UplinkDriftWatcher, type DriftCheck } from '../../src/service/uplink-drift.js';
 import { parseKeyValues } from '../../src/lldpad/evb-tlv-text.js';
+import { buildServer } from '../../src/api/server.js';
+import { uplinksRoutesFor } from '../../src/api/uplinks-routes.js';
+import { main } from '../../src/cli/main.js';
 import { startLab, type Lab } from './harness.js';
 
 let lab: Lab;
@@ -168,6 +171,42 @@ t.test('the periodic check repairs without being asked', async (t) => {
   ]).finally(() => clearTimeout(guard))) as [{ uplink: string; changed: DriftCheck['drift'] }];
   t.same(ev.changed.map((c) => [c.field, c.actual, c.desired]), [['ecpRetries', 5, 3]]);
   t.match(await lldpadEvb(), { ecpretries: '3' });
+});
+
+t.test('over HTTP and the qbg CLI: bad input is a 400 naming the field, set + apply + status', async (t) => {
+  const app = await buildServer({ logLevel: 'silent', routes: [uplinksRoutesFor(manager)] });
+  t.teardown(() => app.close());
+  const baseUrl = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  const bad = await app.inject({ method: 'PUT', url: '/uplinks/s0', payload: { netns: lab.station().netns, ecpRte: 40 } });
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json(), { code: 'QBG_ERR_FIELD_TYPE', field: 'ecpRte', error: /0–31/ });
+  const unknown = await app.inject({ method: 'PUT', url: '/uplinks/s0', payload: { ecpRtee: 4 } });
+  t.match([unknown.statusCode, unknown.json()], [400, { field: 'ecpRtee' }]);
+  t.equal((await manager.desired('s0')).ecpRte, 9, 'nothing stored by the bad PUTs');
+
+  const out: string[] = [];
+  const err: string[] = [];
+  const cli = (argv: string[]) => main([...argv, '--url', baseUrl], { out: (s) => out.push(s), err: (s) => err.push(s) });
+  const words = ['gpid=true', 'reflectiveRelay=true', 'ecpRte=10', 'vdpRka=21'];
+  t.equal(await cli(['uplink', 'set', 's0', '--netns', lab.station().netns, ...words]), 0, err.join('\n'));
+  out.length = 0;
+  t.equal(await cli(['uplink', 'apply', 's0', '--json']), 0, err.join('\n'));
+  const applied = JSON.parse(out.join('')) as { changed: Array<{ field: string; actual: unknown; desired: unknown }> };
+  t.same(applied.changed, [{ field: 'ecpRte', actual: 9, desired: 10 }]);
+  t.match(await lldpadEvb(), { ecprte: '10' });
+
+  out.length = 0;
+  t.equal(await cli(['uplink', 'status', '--json']), 0);
+  const { uplinks } = JSON.parse(out.join('')) as { uplinks: Array<{ uplink: string; inSync: boolean; peerEvbSeen: boolean }> };
+  t.match(uplinks, [{ uplink: 's0', inSync: true, peerEvbSeen: true }]);
+  out.length = 0;
+  t.equal(await cli(['uplink', 'status', 's0']), 0);
+  t.match(out.join('\n'), /in sync[\s\S]*bridge EVB TLV received[\s\S]*bridge advertises: group id yes, reflective relay capable yes/);
+  err.length = 0;
+  t.equal(await cli(['uplink', 'set', 's0', 'vdpRwd=99']), 1);
+  t.match(err.join(''), /vdpRwd/);
+  t.equal(await cli(['uplink', 'apply']), 2, 'usage error without NAME');
 });
 
 t.test('validation failures store nothing; unknown uplinks are 404s', async (t) => {
