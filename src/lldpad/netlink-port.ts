@@ -36,6 +36,14 @@ export const LIBVIRT_MAX_POLLS = 80;
 /** How long lldpad's echo of our own disassociate is expected (it came within ms in the lab). */
 const OWN_DEASSOC_ECHO_MS = 30_000;
 
+/** The bridge answered within 10–50 ms in the lab; a changed VSI's stale 0 is trusted only after this. */
+const DEFAULT_SETTLE_MS = 250;
+const STALE_WARNING =
+  'libvirt read a success left over from this VSI\'s previous request: lldpad keeps the old IFLA_PORT_RESPONSE until the bridge answers';
+
+const STALE_DEASSOC_WARNING =
+  'libvirt called the disassociate done while lldpad still listed the VSI with its previous response';
+
 export type PidSource = number | (() => number | Promise<number>);
 
 export interface NetlinkPortProfileOptions {
@@ -45,6 +53,8 @@ export interface NetlinkPortProfileOptions {
   maxPolls?: number;
   /** How long to wait for lldpad's answer to one SETLINK or GETLINK. */
   replyTimeoutMs?: number;
+  /** How long a 0 response of a VSI lldpad already held must persist after the ack before it counts (see run()). */
+  settleMs?: number;
   now?: () => number;
 }
 
@@ -64,7 +74,7 @@ export async function readLldpadPidFile(path = LLDPAD_PID_FILE): Promise<number>
 /** One step of what happened, for the libvirt-eye diagnosis. */
 export interface TraceStep {
   atMs: number;
-  step: 'resolve' | 'setlink' | 'ack' | 'poll' | 'verdict';
+  step: 'resolve' | 'pre-poll' | 'setlink' | 'ack' | 'poll' | 'verdict';
   detail: Record<string, unknown>;
 }
 
@@ -88,9 +98,12 @@ export interface LibvirtDiagnosis {
   ackMs?: number;
   doneMs?: number;
   elapsedMs: number;
+  /** things libvirt got wrong on this run (e.g. a stale success) */
+  warnings: string[];
 }
 
 interface RunResult {
+  warnings: string[];
   outcome: VsiOutcome;
   libvirt: LibvirtVerdict;
   steps: TraceStep[];
@@ -140,17 +153,20 @@ export class NetlinkPortProfile implements VsiAssociator {
   private readonly pollIntervalMs: number;
   private readonly maxPolls: number;
   private readonly replyTimeoutMs: number;
+  private readonly settleMs: number;
   private readonly now: () => number;
 
   constructor(private readonly opts: NetlinkPortProfileOptions = {}) {
     this.pollIntervalMs = opts.pollIntervalMs ?? LIBVIRT_POLL_INTERVAL_MS;
     this.maxPolls = opts.maxPolls ?? LIBVIRT_MAX_POLLS;
     this.replyTimeoutMs = opts.replyTimeoutMs ?? 2000;
+    this.settleMs = opts.settleMs ?? DEFAULT_SETTLE_MS;
     this.now = opts.now ?? (() => performance.now());
     for (const [k, v, lo, hi] of [
       ['pollIntervalMs', this.pollIntervalMs, 0, 60_000],
       ['maxPolls', this.maxPolls, 1, 10_000],
       ['replyTimeoutMs', this.replyTimeoutMs, 1, 60_000],
+      ['settleMs', this.settleMs, 0, 60_000],
     ] as const) {
       if (!Number.isInteger(v) || v < lo || v > hi) throw qbgError('QBG_ERR_INTEGER_RANGE', k, lo, hi, v);
     }
@@ -259,7 +275,7 @@ export class NetlinkPortProfile implements VsiAssociator {
     const res: Partial<RunResult> = { steps };
     const finish = (outcome: VsiOutcome, libvirt: LibvirtVerdict): RunResult => {
       steps.push({ atMs: at(), step: 'verdict', detail: { qbg: outcome, libvirt } });
-      return { ...(res as RunResult), steps, outcome, libvirt, elapsedMs: at() };
+      return { ...(res as RunResult), steps, outcome, libvirt, elapsedMs: at(), warnings: res.warnings ?? [] };
     };
     const transportError = (message: string): RunResult =>
       finish({ kind: 'transport-error', message }, { result: 'failed', atMs: at(), message });
@@ -279,6 +295,20 @@ export class NetlinkPortProfile implements VsiAssociator {
     const s = this.socket();
     steps.push({ atMs: at(), step: 'resolve', detail: { lldpadPid: pid, ifindex, ourPort: s.port } });
 
+    // Not something libvirt does: look first whether lldpad already holds this VSI with a response. lldpad keeps
+    // that old IFLA_PORT_RESPONSE while the bridge works on a mode change (seen: preassoc → assoc read 0 one ms
+    // after the ack, and a deassoc sent right then got EBUSY), so a 0 only counts after settleMs.
+    let previous: number | undefined;
+    if (!deassoc) {
+      try {
+        const pre = await this.pollPort(req.uplink, ifindex, pid);
+        if (!('errno' in pre)) previous = pre.reply.vsis.filter((v) => v.instanceUuid === uuid).pop()?.response;
+      } catch {
+        // the SETLINK below reports an unreachable lldpad
+      }
+      steps.push({ atMs: at(), step: 'pre-poll', detail: { heldWithResponse: previous ?? null } });
+    }
+
     const p = portProfileFromVsiRequest(req, ifindex);
     const seq = s.nextSeq();
     const bytes = encodeSetLink(p, seq, s.port);
@@ -293,6 +323,7 @@ export class NetlinkPortProfile implements VsiAssociator {
     }
     const errno = ack.type === NLMSG_ERROR ? decodeNlError(ack.payload) : 0;
     res.ackMs = at();
+    const ackAt = res.ackMs;
     steps.push({ atMs: res.ackMs, step: 'ack', detail: { type: ack.type, errno, ...(errno ? { name: errnoName(errno) } : {}) } });
     if (errno !== 0) return transportError(explainErrno(errno, req.uplink));
     this.asked.set(uuid, { ...req, instanceUuid: uuid });
@@ -302,6 +333,7 @@ export class NetlinkPortProfile implements VsiAssociator {
     let libvirt: LibvirtVerdict | undefined;
     let outcome: VsiOutcome | undefined;
     let seen = false;
+    const warnings: string[] = [];
     const deadline = timeoutMs === undefined ? Infinity : timeoutMs;
     for (let poll = 1; poll <= this.maxPolls && (outcome === undefined || libvirt === undefined); poll++) {
       if (poll > 1) await new Promise((r) => setTimeout(r, this.pollIntervalMs));
@@ -358,10 +390,17 @@ export class NetlinkPortProfile implements VsiAssociator {
       if (outcome === undefined) {
         if (deassoc) {
           if (!mine) outcome = { kind: 'accepted', mode: req.mode, latencyMs: at() };
+          else if (libvirt?.result === 'success' && !warnings.includes(STALE_DEASSOC_WARNING)) {
+            warnings.push(STALE_DEASSOC_WARNING);
+          }
         } else if (mine) {
           seen = true;
           const pr = lldpadProgress(mine.response);
-          if (pr.state === 'success') outcome = { kind: 'accepted', mode: req.mode, latencyMs: at() };
+          if (pr.state === 'success' && (previous === undefined || at() - ackAt >= this.settleMs)) {
+            outcome = { kind: 'accepted', mode: req.mode, latencyMs: at() };
+          } else if (pr.state === 'success' && libvirt?.result === 'success' && !warnings.includes(STALE_WARNING)) {
+            warnings.push(STALE_WARNING);
+          }
           else if (pr.state === 'failed') {
             const reason = decodeVdpReason(pr.code);
             outcome = { kind: 'rejected', reasonCode: pr.code, reason: `${reason.name}: ${reason.text}`, latencyMs: at() };
@@ -373,6 +412,7 @@ export class NetlinkPortProfile implements VsiAssociator {
       }
       if (outcome !== undefined && stopAtQbgVerdict) break;
     }
+    res.warnings = warnings;
     outcome ??= { kind: 'timeout', afterMs: at() };
     libvirt ??= { result: 'timeout', atMs: at(), message: 'port-profile setlink timed out' };
     return finish(outcome, libvirt);
@@ -401,6 +441,7 @@ export class NetlinkPortProfile implements VsiAssociator {
       ...(r.ackMs !== undefined ? { ackMs: r.ackMs } : {}),
       ...(r.doneMs !== undefined ? { doneMs: r.doneMs } : {}),
       elapsedMs: r.elapsedMs,
+      warnings: r.warnings,
     };
   }
 
