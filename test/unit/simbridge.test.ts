@@ -38,7 +38,8 @@ function fakePort(): FramePort & { sent: Buffer[]; deliver(f: Buffer): void } {
   };
 }
 
-const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(r, ms));
+// The simulator processes VDP in setImmediate after the ACK; a bare setTimeout(0) may run before it.
+const tick = (ms = 0): Promise<void> => new Promise((r) => setTimeout(() => setImmediate(r), ms));
 
 function setup(t: { teardown(fn: () => unknown): void }, scenario: Scenario = {}, firstSequence = 0) {
   const port = fakePort();
