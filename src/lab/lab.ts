@@ -73,6 +73,8 @@ async function runScript(argv: string[], timeoutMs = 60_000): Promise<string> {
   } catch (e) {
     const err = e as { stderr?: string; message: string; code?: unknown };
     const why = (err.stderr ?? '').trim() || err.message;
+    const missing = /no lab with id (\S+)/.exec(why);
+    if (missing) throw qbgError('QBG_ERR_NOT_FOUND', `lab ${missing[1]}`);
     throw qbgError('QBG_ERR_INTERNAL', `lab.sh ${argv[0]} failed: ${why}`);
   }
 }

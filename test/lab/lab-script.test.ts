@@ -60,7 +60,7 @@ t.test('up twice with the same id is idempotent; down leaves nothing behind', as
   await labDown(id);
   t.same(await traces(id, pids), { namespaces: [], links: [], processes: [], stateDir: false }, 'nothing left');
   await labDown(id); // idempotent
-  await t.rejects(labStatus(id), /no lab with id/, 'status of a removed lab fails loudly');
+  await t.rejects(labStatus(id), { code: 'QBG_ERR_NOT_FOUND', message: `lab ${id} not found` }, 'status of a removed lab fails loudly');
 });
 
 t.test('two labs in parallel do not clash', async (t) => {
