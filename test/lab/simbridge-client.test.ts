@@ -1,0 +1,117 @@
+// Each failure the simulated bridge can stage, seen through our Vdp22Client (lldpad's client socket) instead of
+// vdptool: accepted, rejected with the decoded reason, timeout, lost (keep-alives unanswered) and
+// deassociated-by-bridge must come out as distinct, correct outcomes/events, matched by instance UUID.
+import t from 'tap';
+import { randomUUID } from 'node:crypto';
+import { Vdp22Client } from '../../src/lldpad/vdp22-client.js';
+import type { VsiEvent, VsiRequest } from '../../src/domain/vsi-request.js';
+import { startLab } from './harness.js';
+import { startSim } from './simbridge-process.js';
+
+// RKA/RWD 17 on both sides (≈ 1.3 s instead of ≈ 10.5 s): lldpad's own response wait becomes ≈ 2 s.
+const EXP = '17';
+
+t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
+  const lab = await startLab(t, { bridge: 'none', stationEvb: true });
+  const st = lab.station('st1');
+  for (const key of ['vdprka', 'vdprwd']) {
+    const r = await lab.lldptool(st.netns, ['-T', '-i', st.uplink, '-g', 'ncb', '-V', 'evb', '-c', `${key}=${EXP}`]);
+    t.equal(r.code, 0, `station ${key}=${EXP}: ${r.stdout}${r.stderr}`);
+  }
+  const sim = await startSim(lab, st.bridgePort, ['--rka', EXP, '--rwd', EXP]);
+  t.teardown(() => sim.stop());
+  await lab.waitForEvb('st1');
+  await sim.waitFor((e) => e.event === 'lldp-station' && e.evb.rka === Number(EXP), 10_000, 'station EVB TLV with RKA 17');
+
+  const client = new Vdp22Client({ netns: st.netns, requestTimeoutMs: 8000 });
+  t.teardown(() => client.close());
+  const events: VsiEvent[] = [];
+  client.onEvent((e) => events.push(e));
+  let macN = 0x10;
+  const req = (mode: VsiRequest['mode'], uuid: string, typeId: number, mac: string): VsiRequest => ({
+    uplink: st.uplink,
+    mode,
+    managerId2: '0'.repeat(32),
+    typeId,
+    typeIdVersion: 1,
+    instanceUuid: uuid,
+    filterFormat: 'vlan-mac',
+    filters: [{ vlan: 0, mac }],
+  });
+  const nextMac = (): string => `52:54:00:00:01:${(macN++).toString(16).padStart(2, '0')}`;
+  const waitEvent = async (uuid: string, timeoutMs: number): Promise<VsiEvent | undefined> => {
+    const until = Date.now() + timeoutMs;
+    while (Date.now() < until) {
+      const e = events.find((x) => x.instanceUuid === uuid);
+      if (e) return e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return undefined;
+  };
+
+  // Warm-up: VDP may answer "not supported" for a moment after the EVB exchange.
+  const warm = randomUUID();
+  const warmMac = nextMac();
+  let warmed = await client.request(req('assoc', warm, 7, warmMac));
+  for (let i = 0; i < 20 && warmed.kind !== 'accepted'; i++) {
+    await new Promise((r) => setTimeout(r, 500));
+    warmed = await client.request(req('assoc', warm, 7, warmMac));
+  }
+  t.match(warmed, { kind: 'accepted', mode: 'assoc' }, 'warm-up association');
+  t.match(await client.request(req('deassoc', warm, 7, warmMac)), { kind: 'accepted', mode: 'deassoc' });
+
+  await t.test('accept → accepted, and query finds it', async (t) => {
+    const uuid = randomUUID();
+    const mac = nextMac();
+    t.match(await client.request(req('assoc', uuid, 200, mac)), { kind: 'accepted', mode: 'assoc' });
+    t.match(await client.query(st.uplink, uuid), { instanceUuid: uuid, mode: 'assoc', typeId: 200 });
+    t.match(await client.request(req('deassoc', uuid, 200, mac)), { kind: 'accepted', mode: 'deassoc' });
+    t.equal(await client.query(st.uplink, uuid), undefined);
+  });
+
+  await t.test('reject reason 2 → rejected with the decoded reason', async (t) => {
+    const uuid = randomUUID();
+    await sim.send({ cmd: 'rule', uuid, rule: { action: 'reject', reason: 2 } });
+    const o = await client.request(req('assoc', uuid, 201, nextMac()));
+    t.match(o, { kind: 'rejected', reasonCode: 2, reason: /INSUFFICIENT_RESOURCES/ });
+    t.equal(await client.query(st.uplink, uuid), undefined);
+  });
+
+  await t.test('silent bridge, client waits less than lldpad → timeout', async (t) => {
+    const uuid = randomUUID();
+    await sim.send({ cmd: 'rule', uuid, rule: { action: 'silent' } });
+    const o = await client.request(req('assoc', uuid, 202, nextMac()), { timeoutMs: 1000 });
+    t.match(o, { kind: 'timeout' });
+    // lldpad's own ACK timeout follows about a second later; let it pass so it cannot leak into the next case
+    await waitEvent(uuid, 4000);
+  });
+
+  await t.test('silent bridge, client waits longer → rejected with lldpad\'s ACK timeout', async (t) => {
+    const uuid = randomUUID();
+    await sim.send({ cmd: 'rule', uuid, rule: { action: 'silent' } });
+    const o = await client.request(req('assoc', uuid, 203, nextMac()));
+    t.match(o, { kind: 'rejected', reason: /ACK_TIMEOUT/ });
+    t.equal(o.kind === 'rejected' && (o.reasonCode & 0x200) !== 0, true, 'ACK-timeout bit in the code');
+  });
+
+  await t.test('keep-alive loss → a "lost" event after the association', async (t) => {
+    const uuid = randomUUID();
+    await sim.send({ cmd: 'rule', uuid, rule: { action: 'keepalive-loss' } });
+    t.match(await client.request(req('assoc', uuid, 204, nextMac())), { kind: 'accepted', mode: 'assoc' });
+    const started = Date.now();
+    const e = await waitEvent(uuid, 20_000);
+    t.match(e, { kind: 'lost', instanceUuid: uuid, uplink: st.uplink });
+    t.ok(e && e.reasonCode !== undefined && (e.reasonCode & 0x300) !== 0, `lldpad error bits in ${e?.reasonCode}`);
+    t.comment(`lost event ${Date.now() - started} ms after the association was accepted`);
+    t.equal(await client.query(st.uplink, uuid), undefined);
+  });
+
+  await t.test('unsolicited de-associate → a "deassociated-by-bridge" event', async (t) => {
+    const uuid = randomUUID();
+    t.match(await client.request(req('assoc', uuid, 205, nextMac())), { kind: 'accepted', mode: 'assoc' });
+    await sim.send({ cmd: 'deassoc', uuid });
+    const e = await waitEvent(uuid, 5000);
+    t.match(e, { kind: 'deassociated-by-bridge', instanceUuid: uuid, uplink: st.uplink, reasonCode: 0 });
+    t.equal(await client.query(st.uplink, uuid), undefined);
+  });
+});
