@@ -1,0 +1,350 @@
+// Associating VM NICs through lldpad. The rules:
+// - A NIC's state moves only on lldpad's answer or on a check (a query by instance UUID); the "-ing" state says a
+//   request is out. Every move goes through NicRepo.applyEvent (one transaction with its history row) and is
+//   published on the transition bus.
+// - Idempotent for hooks: work for one NIC runs one at a time; a request equal to the one queued or running for
+//   the NIC shares its answer (50 equal associates → one request to lldpad, 50 equal answers), and a NIC already
+//   held with the same parameters answers without asking lldpad again.
+// - lldpad's own news (the bridge ended a VSI, keep-alives lost, lldpad restarted) marks the NIC lost; the
+//   reconciler brings it back.
+import { fieldError, isQbgError, qbgError } from '../domain/errors.js';
+import {
+  nicId,
+  parseNicAssociation,
+  requestKey,
+  resolveNicParams,
+  sameNicParams,
+  vsiRequestFor,
+  type Nic,
+  type NicAssociationRequest,
+  type NicMode,
+  type NicParams,
+} from '../domain/nic.js';
+import { HELD_STATES, IN_FLIGHT_STATES, heldStateFor, nextState, requestEventFor, type NicEvent } from '../domain/nic-state.js';
+import type { VdpRequestMode, VsiAssociator, VsiEvent, VsiOutcome, VsiStatus } from '../domain/vsi-request.js';
+import type { VsiTypeLookup } from '../domain/vsi-type.js';
+import type { Applied, NicRepo } from '../store/nic-repo.js';
+import type { TransitionBus } from './transition-bus.js';
+
+export interface NicLogger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+}
+
+export interface NicServiceDeps {
+  repo: NicRepo;
+  associator: VsiAssociator;
+  types: VsiTypeLookup;
+  bus?: TransitionBus;
+  log?: NicLogger;
+  /** Passed to the associator per request (libvirt waits 10 s). */
+  requestTimeoutMs?: number;
+}
+
+/** What a caller gets back: the NIC as persisted after the work, and lldpad's outcome when it was asked. */
+export interface NicAnswer {
+  nic: Nic;
+  /** false: nothing was sent to lldpad (already in the asked state with the same parameters). */
+  asked: boolean;
+  outcome?: VsiOutcome;
+}
+
+/** What a check found (reconciler, API "check"): the NIC after it, and what lldpad holds. */
+export interface NicCheck {
+  nic: Nic;
+  held?: VsiStatus;
+  /** The NIC's state changed because of what lldpad reported. */
+  changed: boolean;
+}
+
+interface Running {
+  key: string;
+  promise: Promise<NicAnswer>;
+}
+
+export class NicService {
+  readonly repo: NicRepo;
+  private readonly associator: VsiAssociator;
+  private readonly types: VsiTypeLookup;
+  private readonly bus?: TransitionBus;
+  private readonly log?: NicLogger;
+  private readonly requestTimeoutMs?: number;
+  /** Tail of each NIC's work queue: everything for one NIC runs in order, one at a time. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  /** The latest request queued or running per NIC, for coalescing equal requests. */
+  private readonly latest = new Map<string, Running>();
+  private unsubscribe?: () => void;
+  /** Requests sent to lldpad by this service (a counter for tests, metrics and the report). */
+  requestsSent = 0;
+
+  constructor(deps: NicServiceDeps) {
+    this.repo = deps.repo;
+    this.associator = deps.associator;
+    this.types = deps.types;
+    this.bus = deps.bus;
+    this.log = deps.log;
+    this.requestTimeoutMs = deps.requestTimeoutMs;
+  }
+
+  /** Listen to lldpad's unsolicited news (bridge de-associate, keep-alive loss, restart). */
+  start(): void {
+    this.unsubscribe ??= this.associator.onEvent((e) => this.onVsiEvent(e));
+  }
+
+  /** Stop listening and wait for the work already queued (it ends on lldpad's answer or its timeout). */
+  async stop(): Promise<void> {
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
+    await Promise.allSettled([...this.queues.values()]);
+  }
+
+  /** True while work for this NIC is queued or running in this process. */
+  busy(id: string): boolean {
+    return this.queues.has(id);
+  }
+
+  /**
+   * Associate / pre-associate (with or without RR) a NIC as a hook asks: validate, resolve the VSI type (current
+   * version unless pinned), check the VLAN against it, then ask lldpad unless the NIC already is in that state
+   * with the same parameters.
+   */
+  async associate(input: unknown, opts: { cause?: string } = {}): Promise<NicAnswer> {
+    const req = parseNicAssociation(input);
+    const params = this.resolve(req);
+    const id = nicId(req.vmUuid, req.mac);
+    const other = this.repo.byInstanceUuid(params.instanceUuid);
+    if (other && other.id !== id) {
+      throw qbgError('QBG_ERR_BAD_REQUEST', `instanceUuid ${params.instanceUuid} is already used by NIC ${other.id}; each VSI needs its own`);
+    }
+    return this.submit(id, params, req.mode, opts.cause ?? `api-${req.mode}`);
+  }
+
+  /** Ask again in a given mode with the parameters pinned on the NIC (migration start, reconciler). */
+  async request(id: string, mode: VdpRequestMode, cause: string): Promise<NicAnswer> {
+    const nic = this.require(id);
+    return this.submit(id, mode === 'deassoc' ? undefined : nic, mode, cause);
+  }
+
+  /** Disassociate a NIC; a NIC lldpad holds nothing for answers at once (idempotent). */
+  async disassociate(id: string, opts: { cause?: string } = {}): Promise<NicAnswer> {
+    this.require(id);
+    return this.submit(id, undefined, 'deassoc', opts.cause ?? 'api-deassoc');
+  }
+
+  /** Ask lldpad what it holds for the NIC and record what that proves (queued behind the NIC's other work). */
+  async check(id: string, cause = 'check'): Promise<NicCheck> {
+    this.require(id);
+    return this.enqueue(id, () => this.checkNow(id, cause));
+  }
+
+  /**
+   * Make lldpad hold what the NIC should hold (the reconciler's unit of work): query by instance UUID, record what
+   * the answer proves, and request again when lldpad lacks it or holds it in another mode or with other parameters.
+   * Returns undefined when nothing had to be sent.
+   */
+  async reconcile(id: string, cause = 'reconcile'): Promise<{ check: NicCheck; answer?: NicAnswer }> {
+    this.require(id);
+    return this.enqueue(id, async () => {
+      const check = await this.checkNow(id, cause);
+      const nic = check.nic;
+      const want = nic.desiredMode;
+      if (want === 'deassoc') {
+        if (!check.held || nic.state === 'disassociated') return { check };
+        return { check, answer: await this.exchange(id, undefined, 'deassoc', cause) };
+      }
+      if (check.held && holdsAsWanted(check.held, nic, want) && nic.state === heldStateFor(want)) return { check };
+      return { check, answer: await this.exchange(id, nic, want, cause) };
+    });
+  }
+
+  private resolve(req: NicAssociationRequest): NicParams {
+    const type = this.types.get(req.type, req.version);
+    if (!type) {
+      if (req.version !== undefined && this.types.get(req.type)) {
+        throw fieldError('version', 'QBG_ERR_TYPE_VERSION_NOT_FOUND', req.type, req.version);
+      }
+      throw fieldError('type', 'QBG_ERR_TYPE_NOT_FOUND', req.type);
+    }
+    return resolveNicParams(req, type);
+  }
+
+  private require(id: string): Nic {
+    const nic = this.repo.get(id);
+    if (!nic) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
+    return nic;
+  }
+
+  /** Queue a request for the NIC, or share the answer of an equal one already queued or running. */
+  private submit(id: string, params: NicParams | undefined, mode: VdpRequestMode, cause: string): Promise<NicAnswer> {
+    const key = mode === 'deassoc' ? 'deassoc' : requestKey(params!, mode);
+    const running = this.latest.get(id);
+    if (running && running.key === key) return running.promise;
+    const promise = this.enqueue(id, () => this.run(id, params, mode, cause));
+    const entry = { key, promise };
+    this.latest.set(id, entry);
+    const clear = () => {
+      if (this.latest.get(id) === entry) this.latest.delete(id);
+    };
+    promise.then(clear, clear);
+    return promise;
+  }
+
+  private enqueue<T>(id: string, work: () => Promise<T>): Promise<T> {
+    const prev = this.queues.get(id) ?? Promise.resolve();
+    const p = prev.then(work, work);
+    const tail = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(id, tail);
+    tail.then(() => {
+      if (this.queues.get(id) === tail) this.queues.delete(id);
+    });
+    return p;
+  }
+
+  private async run(id: string, params: NicParams | undefined, mode: VdpRequestMode, cause: string): Promise<NicAnswer> {
+    let nic = this.repo.get(id);
+    if (nic && IN_FLIGHT_STATES.includes(nic.state)) {
+      // Only a previous qbg process can have left a request out (this one serialises per NIC): its answer is lost.
+      nic = this.apply(id, { event: 'answer-error', cause: 'recovery', reason: 'qbg stopped before lldpad answered' }).nic;
+    }
+    if (mode === 'deassoc') {
+      if (!nic) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
+      if (nic.state === 'disassociated' || nic.state === 'new') return { nic, asked: false };
+      return this.exchange(id, undefined, 'deassoc', cause);
+    }
+    const p = params!;
+    if (nic && nic.state === heldStateFor(mode) && nic.desiredMode === mode && sameNicParams(nic, p)) return { nic, asked: false };
+    if (nic && HELD_STATES.includes(nic.state) && mustDropFirst(nic, p, mode)) {
+      const dropped = await this.exchange(id, undefined, 'deassoc', `${cause}-replace`);
+      if (dropped.nic.state !== 'disassociated') return dropped;
+    }
+    return this.exchange(id, p, mode, cause);
+  }
+
+  /** Persist the request ("-ing"), ask lldpad, persist what it answered. */
+  private async exchange(id: string, params: NicParams | undefined, mode: VdpRequestMode, cause: string): Promise<NicAnswer> {
+    const sent = this.apply(id, { event: requestEventFor(mode), cause, params, desiredMode: mode });
+    const vsi = vsiRequestFor(sent.nic, mode);
+    let outcome: VsiOutcome;
+    this.requestsSent++;
+    try {
+      outcome = await this.associator.request(vsi, this.requestTimeoutMs ? { timeoutMs: this.requestTimeoutMs } : undefined);
+    } catch (e) {
+      outcome = { kind: 'transport-error', message: (e as Error).message };
+    }
+    if (outcome.kind === 'accepted') return { nic: this.apply(id, { event: 'answer-accepted', cause: 'lldpad-answer' }).nic, asked: true, outcome };
+    if (mode === 'deassoc') {
+      // lldpad refuses to de-associate a VSI it does not hold (R05): then the VSI is gone, which is what was asked.
+      const gone = await this.queryQuietly(sent.nic);
+      if (gone === null) {
+        const why = outcome.kind === 'rejected' ? outcome.reason : outcome.kind === 'timeout' ? 'no answer' : outcome.message;
+        return { nic: this.apply(id, { event: 'check-missing', cause: 'check', reason: `lldpad holds no such VSI (${why})` }).nic, asked: true, outcome };
+      }
+    }
+    const answer = answerEvent(outcome);
+    return { nic: this.apply(id, { event: answer.event, cause: 'lldpad-answer', reasonCode: answer.reasonCode, reason: answer.reason }).nic, asked: true, outcome };
+  }
+
+  /** null = lldpad does not hold it; undefined = could not ask. */
+  private async queryQuietly(nic: Nic): Promise<VsiStatus | null | undefined> {
+    try {
+      return (await this.associator.query(nic.uplink, nic.instanceUuid)) ?? null;
+    } catch (e) {
+      // lldpad does not know the uplink at all: it cannot hold a VSI there.
+      if (isQbgError(e) && e.message.includes('CMD_DEVICE_NOT_FOUND')) return null;
+      return undefined;
+    }
+  }
+
+  private async checkNow(id: string, cause: string): Promise<NicCheck> {
+    const nic = this.require(id);
+    const held = await this.associator.query(nic.uplink, nic.instanceUuid);
+    let event: NicEvent;
+    if (!held) event = 'check-missing';
+    else if (held.mode === 'assoc') event = 'check-associated';
+    else if (held.mode === 'preassoc' || held.mode === 'preassoc-rr') event = 'check-pre-associated';
+    else event = 'check-missing';
+    // check-missing on a failed/timed-out NIC that should be held would hide the failure: the reconciler asks again.
+    const settlesFailure = event === 'check-missing' && (nic.state === 'failed' || nic.state === 'timed-out');
+    if (nextState(nic.state, event) === undefined || (settlesFailure && nic.desiredMode !== 'deassoc')) {
+      return { nic, ...(held ? { held } : {}), changed: false };
+    }
+    const reason = event === 'check-missing' ? `lldpad holds no VSI ${nic.instanceUuid} on ${nic.uplink}` : undefined;
+    const after = this.apply(id, { event, cause, ...(reason ? { reason } : {}) }).nic;
+    return { nic: after, ...(held ? { held } : {}), changed: true };
+  }
+
+  private onVsiEvent(e: VsiEvent): void {
+    const nic = this.repo.byInstanceUuid(e.instanceUuid);
+    if (!nic) return; // a VSI made by someone else (vdptool, another manager)
+    const event: NicEvent = e.kind === 'lost' ? 'keepalive-lost' : 'bridge-deassoc';
+    // A NIC with a request out will learn its fate from the answer; a NIC not held has nothing to lose.
+    if (this.busy(nic.id) || nextState(nic.state, event) === undefined) {
+      this.log?.info({ nicId: nic.id, state: nic.state, vsiEvent: e.kind }, 'lldpad event for a NIC not held: ignored');
+      return;
+    }
+    const apply = { event, cause: e.kind === 'lost' ? 'lldpad-lost' : 'bridge-deassoc', reasonCode: e.reasonCode, reason: e.reason };
+    void this.enqueue(nic.id, async () => {
+      const now = this.repo.get(nic.id);
+      if (now && nextState(now.state, event) !== undefined) this.apply(nic.id, apply);
+    }).catch((err) => this.log?.warn({ err, nicId: nic.id }, 'recording an lldpad event failed'));
+  }
+
+  private apply(id: string, a: Parameters<NicRepo['applyEvent']>[1]): Applied {
+    const clean = Object.fromEntries(Object.entries(a).filter(([, v]) => v !== undefined)) as typeof a;
+    const applied = this.repo.applyEvent(id, clean);
+    const { nic, entry } = applied;
+    this.bus?.publish({
+      kind: 'nic-transition',
+      seq: entry.seq,
+      nicId: nic.id,
+      vmUuid: nic.vmUuid,
+      mac: nic.mac,
+      uplink: nic.uplink,
+      from: entry.from,
+      to: entry.to,
+      cause: entry.cause,
+      ...(entry.reasonCode !== undefined ? { reasonCode: entry.reasonCode } : {}),
+      ...(entry.reason !== undefined ? { reason: entry.reason } : {}),
+      at: entry.at,
+    });
+    this.log?.info({ nicId: id, from: entry.from, to: entry.to, cause: entry.cause, reason: entry.reason }, 'nic transition');
+    return applied;
+  }
+}
+
+function answerEvent(o: Exclude<VsiOutcome, { kind: 'accepted' }>): { event: NicEvent; reasonCode?: number; reason: string } {
+  switch (o.kind) {
+    case 'rejected':
+      return { event: 'answer-rejected', reasonCode: o.reasonCode, reason: o.reason };
+    case 'timeout':
+      return { event: 'answer-timeout', reason: `no answer from lldpad within ${o.afterMs} ms` };
+    case 'transport-error':
+      return { event: 'answer-error', reason: o.message };
+  }
+}
+
+/**
+ * lldpad refuses (R05) to change the filter (VLAN, MAC) of a VSI it holds, and to switch between the two
+ * pre-associate modes; a deassoc whose type version differs from the held one is "accepted" and leaves the VSI in
+ * place. So any change of what is held — other uplink, instance, VLAN, type or version — drops the old VSI with
+ * its pinned parameters first; only pre-associate → associate of the same parameters goes straight.
+ */
+function mustDropFirst(nic: Nic, p: NicParams, mode: VdpRequestMode): boolean {
+  if (!sameNicParams(nic, p)) return true;
+  return nic.state === 'pre-associated' && mode !== 'assoc' && mode !== nic.desiredMode;
+}
+
+/** lldpad holds the VSI in the wanted mode with the NIC's parameters (else the reconciler asks again). */
+function holdsAsWanted(held: VsiStatus, nic: Nic, want: NicMode | VdpRequestMode): boolean {
+  const modeOk = want === 'assoc' ? held.mode === 'assoc' : held.mode === 'preassoc' || held.mode === 'preassoc-rr';
+  const f = held.filters[0];
+  return (
+    modeOk &&
+    held.typeId === nic.typeId &&
+    held.typeIdVersion === nic.typeIdVersion &&
+    (f === undefined || (f.vlan === nic.vlan && (f.mac === undefined || f.mac.toLowerCase() === nic.mac)))
+  );
+}
