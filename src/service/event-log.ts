@@ -36,3 +36,52 @@ export class RingBufferHistory implements TransitionHistory {
     return this.buf.slice(lo, lo + limit);
   }
 }
+
+/** What repoHistory needs of the NIC repo (src/store/nic-repo.ts). */
+export interface NicHistorySource {
+  historySince(afterSeq: number, limit: number): Array<{
+    seq: number;
+    nicId: string;
+    at: string;
+    from: string;
+    to: string;
+    cause: string;
+    reasonCode?: number;
+    reason?: string;
+  }>;
+  get(id: string): { vmUuid: string; mac: string; uplink: string } | undefined;
+}
+
+/**
+ * The persisted history as a TransitionHistory: the same events the NIC service published live. History rows
+ * outlive a deleted NIC; its VM UUID and MAC then come from the NIC id ("<vm uuid>_<mac>") and the uplink is ''.
+ */
+export function repoHistory(repo: NicHistorySource): TransitionHistory {
+  return {
+    historySince(afterSeq, limit) {
+      const nics = new Map<string, { vmUuid: string; mac: string; uplink: string }>();
+      return repo.historySince(afterSeq, limit).map((h) => {
+        let nic = nics.get(h.nicId);
+        if (!nic) {
+          const [vmUuid = '', mac = ''] = h.nicId.split('_');
+          nic = repo.get(h.nicId) ?? { vmUuid, mac, uplink: '' };
+          nics.set(h.nicId, nic);
+        }
+        return {
+          kind: 'nic-transition',
+          seq: h.seq,
+          nicId: h.nicId,
+          vmUuid: nic.vmUuid,
+          mac: nic.mac,
+          uplink: nic.uplink,
+          from: h.from,
+          to: h.to,
+          cause: h.cause,
+          ...(h.reasonCode !== undefined ? { reasonCode: h.reasonCode } : {}),
+          ...(h.reason !== undefined ? { reason: h.reason } : {}),
+          at: h.at,
+        };
+      });
+    },
+  };
+}

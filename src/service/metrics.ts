@@ -193,3 +193,9 @@ export function instrumentAssociator(inner: VsiAssociator, metrics: QbgMetrics):
     close: () => inner.close(),
   };
 }
+
+/** NIC counts by state straight from the store: one GROUP BY per scrape (wire as MetricsOptions.nicCountsByState). */
+export function nicCountsFromDb(db: { prepare(sql: string): { all(): unknown[] } }): NicCountsByState {
+  const st = db.prepare('SELECT state, count(*) AS n FROM nics GROUP BY state');
+  return () => Object.fromEntries((st.all() as Array<{ state: string; n: number }>).map((r) => [r.state, r.n]));
+}

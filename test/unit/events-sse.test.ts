@@ -3,7 +3,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { buildServer } from '../../src/api/server.js';
 import { eventsRoutes } from '../../src/api/events-routes.js';
-import { RingBufferHistory } from '../../src/service/event-log.js';
+import { RingBufferHistory, repoHistory, type TransitionHistory } from '../../src/service/event-log.js';
+import { openDatabase } from '../../src/store/db.js';
+import { NicRepo } from '../../src/store/nic-repo.js';
+import { nicId } from '../../src/domain/nic.js';
+import { stableInstanceId } from '../../src/domain/instance-uuid.js';
 import { TransitionBus, type NicTransition, type ServiceNotice } from '../../src/service/transition-bus.js';
 import { createMetrics } from '../../src/service/metrics.js';
 
@@ -116,10 +120,17 @@ const notice = (kind: ServiceNotice['kind']): ServiceNotice => ({ kind, detail: 
 const VM_A = '11111111-1111-4111-8111-111111111111';
 const VM_B = '22222222-2222-4222-8222-222222222222';
 
-async function start(t: { teardown(fn: () => unknown): void }, opts: { tokens?: { admin: string[]; hook: string[]; monitor: string[] }; heartbeatMs?: number; replayPageSize?: number } = {}) {
+async function start(
+  t: { teardown(fn: () => unknown): void },
+  opts: { tokens?: { admin: string[]; hook: string[]; monitor: string[] }; heartbeatMs?: number; replayPageSize?: number; history?: TransitionHistory } = {},
+) {
   const bus = new TransitionBus();
-  const history = new RingBufferHistory(1000);
-  history.attach(bus);
+  let history = opts.history;
+  if (!history) {
+    const ring = new RingBufferHistory(1000);
+    ring.attach(bus);
+    history = ring;
+  }
   const metrics = createMetrics({ processMetrics: false });
   const app = await buildServer({
     logLevel: 'silent',
@@ -235,4 +246,28 @@ t.test('bad input names the field; auth by header or ?token=; close ends open st
   await viaQuery.until(() => viaQuery.ended, 'end of stream');
   await viaHeader.until(() => viaHeader.ended, 'end of stream');
   t.pass('server close ended both streams');
+});
+
+t.test('replay from the persisted NIC history (store rows as transitions)', async (t) => {
+  const repo = new NicRepo(openDatabase(':memory:'));
+  const vmUuid = '33333333-3333-4333-8333-333333333333';
+  const mac = '52:54:00:aa:bb:01';
+  const id = nicId(vmUuid, mac);
+  const params = {
+    vmUuid, mac, uplink: 'eth3', typeName: 'web', typeId: 1193047, typeIdVersion: 2, managerId2: '0'.repeat(30) + '10',
+    filterFormat: 'vlan-mac' as const, vlan: 100, instanceUuid: stableInstanceId(vmUuid, mac),
+  };
+  const a = repo.applyEvent(id, { event: 'request-assoc', cause: 'api-assoc', params, desiredMode: 'assoc' });
+  const b = repo.applyEvent(id, { event: 'answer-rejected', cause: 'lldpad-answer', reasonCode: 3, reason: 'insufficient resources' });
+  const { open } = await start(t, { history: repoHistory(repo), replayPageSize: 1 });
+  const r = await open(`/events?since=0`);
+  await r.count(2);
+  t.same(r.events.map((e) => e.id), [String(a.entry.seq), String(b.entry.seq)]);
+  t.same(JSON.parse(r.events[1].data!), {
+    kind: 'nic-transition', seq: b.entry.seq, nicId: id, vmUuid, mac, uplink: 'eth3', from: 'associating', to: 'failed',
+    cause: 'lldpad-answer', reasonCode: 3, reason: 'insufficient resources', at: b.entry.at,
+  });
+  const later = await open(`/events?since=${a.entry.seq}`);
+  await later.count(1);
+  t.equal(later.events[0].id, String(b.entry.seq), 'only what follows the given id');
 });

@@ -3,7 +3,11 @@ import type { FastifyPluginAsync } from 'fastify';
 import { buildServer } from '../../src/api/server.js';
 import { healthRoutes, type ReadinessDeps } from '../../src/api/health-routes.js';
 import { metricsRoutes } from '../../src/api/metrics-routes.js';
-import { createMetrics, instrumentAssociator } from '../../src/service/metrics.js';
+import { createMetrics, instrumentAssociator, nicCountsFromDb } from '../../src/service/metrics.js';
+import { openDatabase } from '../../src/store/db.js';
+import { NicRepo } from '../../src/store/nic-repo.js';
+import { nicId } from '../../src/domain/nic.js';
+import { stableInstanceId } from '../../src/domain/instance-uuid.js';
 import { TransitionBus, type NicTransition } from '../../src/service/transition-bus.js';
 import type { VsiAssociator, VsiEvent, VsiOutcome, VsiRequest } from '../../src/domain/vsi-request.js';
 
@@ -167,4 +171,23 @@ t.test('metrics: own registry, NIC gauge, bus counters, VDP outcomes, HTTP durat
   const otherText = (await other.exposition()).body;
   t.equal(sample(otherText, 'qbg_reconcile_runs_total'), 0, 'a second instance has its own registry');
   t.ok(otherText.includes('qbg_process_cpu_seconds_total'), 'process metrics with the qbg_ prefix');
+});
+
+t.test('NIC gauge straight from the store', async (t) => {
+  const db = openDatabase(':memory:');
+  const repo = new NicRepo(db);
+  const vmUuid = '44444444-4444-4444-8444-444444444444';
+  for (let i = 1; i <= 3; i++) {
+    const mac = `52:54:00:00:01:0${i}`;
+    const params = {
+      vmUuid, mac, uplink: 'eth0', typeName: 'web', typeId: 7, typeIdVersion: 1, managerId2: '0'.repeat(30) + '10',
+      filterFormat: 'vlan-mac' as const, vlan: 10, instanceUuid: stableInstanceId(vmUuid, mac),
+    };
+    repo.applyEvent(nicId(vmUuid, mac), { event: 'request-assoc', cause: 'api', params, desiredMode: 'assoc' });
+    if (i < 3) repo.applyEvent(nicId(vmUuid, mac), { event: 'answer-accepted', cause: 'lldpad-answer' });
+  }
+  const metrics = createMetrics({ nicCountsByState: nicCountsFromDb(db), processMetrics: false });
+  const text = (await metrics.exposition()).body;
+  t.equal(sample(text, 'qbg_nics{state="associated"}'), 2);
+  t.equal(sample(text, 'qbg_nics{state="associating"}'), 1);
 });
