@@ -36,6 +36,21 @@ qbg uplink delete NAME`,
     load: async () => (await import('./uplink.js')).uplinkCommand,
   },
   {
+    name: 'profile',
+    usage: 'profile list|show|add|edit|rm|import|export',
+    summary: 'VSI types (profiles): versions, profile files, import/export',
+    help: `qbg profile list [--json]
+qbg profile show NAME [--type-version N]
+qbg profile add --file FILE | --name NAME (--manager-id 0-255 | --manager-id2 ID) --type-id 0-16777215
+                --type-version 0-255 [--filter-format vlan-mac|vlan-mac-group|vlan] [--vlans 100,200-210]
+                [--group-id N] [--description TEXT]
+qbg profile edit NAME [same flags as add without --name; a change of parameters makes a new version]
+qbg profile rm NAME
+qbg profile import DIR|FILE        *.yaml/*.yml/*.json, one VSI type per file; all or nothing
+qbg profile export DIR [--all-versions] [--format yaml|json]`,
+    load: async () => (await import('./profile.js')).profileCommand,
+  },
+  {
     name: 'lab',
     usage: 'lab up|status|down [--id ID]',
     summary: 'a local lab: bridge + stations with real lldpads in network namespaces (root)',
@@ -43,5 +58,28 @@ qbg uplink delete NAME`,
 qbg lab status --id ID [--json]
 qbg lab down --id ID | --all`,
     load: async () => (await import('./lab.js')).labCommand,
+  },
+  {
+    name: 'xml',
+    usage: 'xml interface|interface-network|network|rewrite|merge …',
+    summary: 'libvirt XML: 802.1Qbg interfaces, VEPA networks, domain rewrite, merge check',
+    help: `qbg xml <interface|interface-network|network|rewrite|merge> [options]
+
+  interface          --profile NAME[@VERSION] --uplink DEV --mac MAC [--vm-uuid UUID]
+                     [--mode vepa|bridge|private|passthrough] [--profile-version N] [--model virtio] [--instance-id UUID]
+                     <interface type='direct'> (macvtap) carrying the profile's 802.1Qbg virtualport
+  interface-network  --network NAME [--portgroup NAME] --mac MAC [--vm-uuid UUID] [--instance-id UUID] [--model M]
+                     [--profile NAME[@VERSION] [--profile-version N]]
+                     <interface type='network'> for a VEPA network
+  network            --name NAME --uplink DEV [--uplink DEV…] --portgroup NAME=PROFILE[@VERSION] […]
+                     [--default-portgroup NAME] [--uuid UUID]
+                     <network> with <forward mode='vepa'> and one portgroup per profile
+  rewrite [FILE|-]   [--vm-uuid UUID] [--network NAME=FILE …]
+                     a domain XML (file or stdin) with qbg's NICs completed; XML on stdout, the changes on stderr
+                     (--json: {xml, changes} on stdout). NICs are named in the domain metadata:
+                       <qbg:nics xmlns:qbg="https://qbg.example/xmlns/1"><qbg:nic mac="…" profile="web-tier"/></qbg:nics>
+  merge              --interface FILE --network FILE
+                     the virtualport libvirt will use for that interface (fails on conflicting levels)`,
+    load: async () => (await import('./xml.js')).xmlCommand,
   },
 ];
