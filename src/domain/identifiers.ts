@@ -80,13 +80,14 @@ export function bytesToUuid(b: Uint8Array): string {
 
 /**
  * VDP22's manager id is 16 bytes (lldpad/vdptool "mgrid2"); vendors put a number or an IP address there.
- * Canonical form: 32 lower-case hex digits. Accepted: 32 hex digits, a number 0–255 (right-aligned, which is how
- * a libvirt one-byte managerid travels in VDP22), an IPv4 address (IPv4-mapped IPv6) or an IPv6 address.
+ * Canonical form: 32 lower-case hex digits, byte 0 first. Accepted: 32 hex digits, a number 0–255 (in the FIRST
+ * byte: that is where lldpad puts libvirt's one-byte managerid — qbg/vdp22.c copies vsi_mgrid to mgrid[0] — and
+ * what it prints back as a plain number), an IPv4 address (IPv4-mapped IPv6) or an IPv6 address.
  */
 export function parseManagerId2(v: unknown, field = 'managerId2'): string {
   const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim().toLowerCase() : '';
   if (/^[0-9a-f]{32}$/.test(s)) return s;
-  if (/^\d{1,3}$/.test(s) && Number(s) <= 255) return Number(s).toString(16).padStart(32, '0');
+  if (/^\d{1,3}$/.test(s) && Number(s) <= 255) return Number(s).toString(16).padStart(2, '0') + '0'.repeat(30);
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
   if (v4 && v4.slice(1).every((o) => Number(o) <= 255)) {
     return '00000000000000000000ffff' + v4.slice(1).map((o) => Number(o).toString(16).padStart(2, '0')).join('');
@@ -112,7 +113,7 @@ function parseIpv6(s: string): string | undefined {
 
 /** A one-byte managerid expressed as a VDP22 mgrid2, or undefined when the 16 bytes do not fit one byte. */
 export function managerId2ToByte(mgrid2: string): number | undefined {
-  return /^0{30}[0-9a-f]{2}$/.test(mgrid2) ? parseInt(mgrid2.slice(30), 16) : undefined;
+  return /^[0-9a-f]{2}0{30}$/.test(mgrid2) ? parseInt(mgrid2.slice(0, 2), 16) : undefined;
 }
 
 /** Names of VSI types, uplinks, networks: safe to show, store and pass as argv. */

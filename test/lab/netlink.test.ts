@@ -55,7 +55,7 @@ function req(uuid: string, mode: VsiRequest['mode'], vlan = 0, mac = '52:54:00:1
   return {
     uplink: 's0',
     mode,
-    managerId2: '00000000000000000000000000000005',
+    managerId2: '05000000000000000000000000000000',
     typeId: 1193047,
     typeIdVersion: 2,
     instanceUuid: uuid,

@@ -19,7 +19,7 @@ t.test('libvirt ranges: managerid 0–255, typeid 24 bit, typeidversion 0–255'
 });
 
 t.test('VDP22 16-byte manager id: hex, number, IPv4, IPv6', async (t) => {
-  t.equal(parseManagerId2(12), '0000000000000000000000000000000c');
+  t.equal(parseManagerId2(12), '0c000000000000000000000000000000', 'one byte goes first, as lldpad stores it');
   t.equal(parseManagerId2('10.0.0.1'), '00000000000000000000ffff0a000001');
   t.equal(parseManagerId2('2001:db8::1'), '20010db8000000000000000000000001');
   t.equal(parseManagerId2('FFEEDDCCBBAA99887766554433221100'), 'ffeeddccbbaa99887766554433221100');
@@ -42,7 +42,7 @@ t.test('MAC, UUID and interface names are canonicalised or refused', async (t) =
 
 t.test('VSI type spec: canonical form, unknown fields refused, round trip through the profile form', async (t) => {
   const spec = parseVsiTypeSpec({ name: 'web-tier', managerId: 12, typeId: 1193047, typeIdVersion: 2, allowedVlans: ['200-210', 100, 205] });
-  t.equal(spec.managerId2, '0000000000000000000000000000000c');
+  t.equal(spec.managerId2, '0c000000000000000000000000000000');
   t.equal(spec.filterFormat, 'vlan-mac');
   t.equal(formatVlanRanges(spec.allowedVlans), '100,200-210', 'ranges sorted and merged');
   t.ok(vlanAllowed(spec, 205));

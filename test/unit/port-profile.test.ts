@@ -232,7 +232,7 @@ t.test("IFLA_PORT_RESPONSE as qbg reads lldpad's VDP22 value: only 0 is success"
 const base: VsiRequest = {
   uplink: 's0',
   mode: 'assoc',
-  managerId2: '00000000000000000000000000000005',
+  managerId2: '05000000000000000000000000000000',
   typeId: 1193047,
   typeIdVersion: 2,
   instanceUuid: UUID.toUpperCase(),

@@ -46,7 +46,7 @@ t.test('the served type-DB interface: schemaVersion, strong ETag, 304 on If-None
   const body = await r.json();
   t.equal(body.schemaVersion, 1);
   t.equal(body.types.length, 5);
-  t.match(body.types.find((x: { name: string }) => x.name === 'db-tier'), { typeId: 1003, managerId: 10, managerId2: '0000000000000000000000000000000a', allowedVlans: ['300-399'] });
+  t.match(body.types.find((x: { name: string }) => x.name === 'db-tier'), { typeId: 1003, managerId: 10, managerId2: '0a000000000000000000000000000000', allowedVlans: ['300-399'] });
   t.equal((await fetch(`${b.url}/typedb/v1/types`, { headers: { 'if-none-match': etag } })).status, 304);
   t.equal((await fetch(`${b.url}/typedb/v1/types`, { headers: { 'if-none-match': `"x", ${etag}` } })).status, 304);
   t.equal((await fetch(`${b.url}/typedb/v1/types`, { headers: { 'if-none-match': '"other"' } })).status, 200);

@@ -21,7 +21,7 @@ t.test('create, read, list, versions', async (t) => {
   const { app } = await setup(t);
   const c = await app.inject({ method: 'POST', url: '/types', payload: web });
   t.equal(c.statusCode, 201, c.body);
-  t.match(c.json(), { name: 'web', typeId: 100, typeIdVersion: 1, managerId2: '00000000000000000000000000000001' });
+  t.match(c.json(), { name: 'web', typeId: 100, typeIdVersion: 1, managerId2: '01000000000000000000000000000000' });
   t.same(c.json().allowedVlans, [{ from: 10, to: 10 }, { from: 20, to: 22 }]);
 
   const e = await app.inject({ method: 'PUT', url: '/types/web', payload: { allowedVlans: [{ from: 10, to: 12 }] } });

@@ -21,7 +21,7 @@ t.test('create stores the first version, readable through VsiTypeLookup', async 
   const v = svc.create(web);
   t.match(v, { name: 'web', managerId: 1, typeId: 100, typeIdVersion: 1, filterFormat: 'vlan-mac', createdAt: '2024-01-02T03:04:05.000Z' });
   t.same(v.allowedVlans, [{ from: 10, to: 10 }, { from: 20, to: 22 }]);
-  t.equal(v.managerId2, '00000000000000000000000000000001');
+  t.equal(v.managerId2, '01000000000000000000000000000000');
   t.same(svc.get('web'), v);
   t.same(svc.get('web', 1), v);
   t.equal(svc.get('web', 2), undefined);
@@ -48,7 +48,7 @@ t.test('(managerId, typeId, typeIdVersion) belongs to one type', async (t) => {
   // Same typeId under another manager is another VSI type for the bridge: allowed.
   svc.create({ ...web, name: 'other', managerId: 2 });
   // Same manager via managerId2 spelling collides too (one value, two forms).
-  t.throws(() => svc.create({ ...web, name: 'third', managerId: undefined, managerId2: '00000000000000000000000000000001' }), {
+  t.throws(() => svc.create({ ...web, name: 'third', managerId: undefined, managerId2: '01000000000000000000000000000000' }), {
     code: 'QBG_ERR_TYPE_ID_TAKEN',
   });
   t.same(counts(db), { types: 2, versions: 2 });
