@@ -12,6 +12,7 @@ import {
   encodeVsiSet,
   parsePong,
 } from '../../src/lldpad/clif-protocol.js';
+import { Vdp22Client } from '../../src/lldpad/vdp22-client.js';
 
 const UUID = '11111111-2222-3333-4444-555555555556';
 const base: VsiRequest = {
@@ -165,4 +166,12 @@ t.test('filters back from lldpad, PCP bits dropped from the VLAN', async (t) => 
   t.same(decodeFilter('100'), { format: 'vlan', filter: { vlan: 100 } });
   t.same(decodeFilter(`${(3 << 12) | 100}-52:54:00:11:22:33`), { format: 'vlan-mac', filter: { vlan: 100, mac: '52:54:00:11:22:33' } });
   t.same(decodeFilter('7-52:54:00:AA:BB:01-42'), { format: 'vlan-mac-group', filter: { vlan: 7, mac: '52:54:00:aa:bb:01', groupId: 42 } });
+});
+
+t.test('a helper that cannot run: requests end as transport errors, ping says not ok, nothing hangs', async (t) => {
+  const c = new Vdp22Client({ python: '/bin/false', watchIntervalMs: 0 });
+  t.teardown(() => c.close());
+  t.match(await c.request(base), { kind: 'transport-error', message: /lldpad is not reachable: helper exited \(code 1\)/ });
+  t.same(await c.ping(), { ok: false });
+  t.throws(() => new Vdp22Client({ netns: 'bad ns; reboot' }), { field: 'netns', message: /netns/ });
 });
