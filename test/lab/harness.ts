@@ -42,7 +42,10 @@ export interface Lab extends LabInfo {
   exec(ns: string, argv: string[], opts?: { timeoutMs?: number }): Promise<ExecResult>;
   lldptool(ns: string, args: string[]): Promise<ExecResult>;
   vdptool(ns: string, args: string[]): Promise<ExecResult>;
-  /** Poll until the station's lldpad has received and processed the bridge's EVB TLV (and the bridge the station's). */
+  /**
+   * Poll until the station's lldpad has received and processed the bridge's EVB TLV, the bridge has received the
+   * station's, and a requested reflective relay has been granted by a capable bridge. Default timeout 20 s.
+   */
   waitForEvb(station?: string, opts?: { timeoutMs?: number }): Promise<EvbExchange>;
   killLldpad(ns: string, signal?: LabSignal): Promise<LabInfo>;
   startLldpad(ns: string): Promise<LabInfo>;
@@ -171,10 +174,13 @@ export async function startLab(t: TeardownHost, opts: LabUpOptions = {}): Promis
         const b = await exec(info.bridge.netns, ['lldptool', '-n', '-t', '-i', st.bridgePort, '-g', 'ncb', '-V', 'evb']);
         bridgeSawStation = parseEvbTlvText(b.stdout) !== undefined;
       }
-      if (local && peer && local.station.rrstat !== 'unknown' && bridgeSawStation) {
+      // Settled, not just started: when we request reflective relay from a capable bridge, the grant (RRCTR → our
+      // RRSTAT yes) arrives one LLDPDU after the bridge heard the request; wait for it so callers see final values.
+      const rrPending = !!local && !!peer && local.station.rrreq && peer.bridge.rrcap && local.station.rrstat !== 'yes';
+      if (local && peer && local.station.rrstat !== 'unknown' && bridgeSawStation && !rrPending) {
         return { waitedMs: Date.now() - started, local, peer };
       }
-      last = `station TLV ${local ? `sent (rrstat ${local.station.rrstat})` : 'not sent (EVB enableTx off or adminStatus lacks tx?)'}, bridge TLV ${peer ? 'received' : 'not received'}, bridge ${bridgeSawStation ? 'saw' : 'did not see'} the station's TLV`;
+      last = `station TLV ${local ? `sent (rrstat ${local.station.rrstat})` : 'not sent (EVB enableTx off or adminStatus lacks tx?)'}, bridge TLV ${peer ? 'received' : 'not received'}, bridge ${bridgeSawStation ? 'saw' : 'did not see'} the station's TLV${rrPending ? ', reflective relay requested but not yet granted' : ''}`;
       if (Date.now() - started > timeoutMs) {
         throw new Error(`EVB exchange on ${st.netns}/${st.uplink} not complete after ${timeoutMs} ms: ${last}; logs in ${info.stateDir}`);
       }

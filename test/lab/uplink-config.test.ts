@@ -77,7 +77,13 @@ t.test('configure an unconfigured station: only what differs is set, and it read
 t.test('after the EVB exchange qbg reports what the bridge advertised and what was negotiated', async (t) => {
   const x = await lab.waitForEvb('st1');
   t.comment(`EVB exchange complete ${x.waitedMs} ms after the apply`);
-  const st = await manager.status('s0');
+  // The exchange settles in steps: the bridge grants reflective relay (RRCTR) only after it has heard our RRREQ,
+  // and our RRSTAT follows one LLDPDU later. Poll (bounded) for the settled state.
+  let st = await manager.status('s0');
+  for (const started = Date.now(); st.negotiated?.reflectiveRelayStatus !== 'yes' && Date.now() - started < 10_000; ) {
+    await new Promise((r) => setTimeout(r, 100));
+    st = await manager.status('s0');
+  }
   t.equal(st.peerEvbSeen, true);
   // The lab bridge template: evbrrcap + evbgpid; it grants our RR request and takes the larger RTE/RKA (9, 21).
   t.match(st.bridge, { groupId: true, reflectiveRelayCapable: true, reflectiveRelayOn: true, ecpRetries: 3 });
