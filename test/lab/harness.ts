@@ -176,7 +176,9 @@ export async function startLab(t: TeardownHost, opts: LabUpOptions = {}): Promis
       }
       // Settled, not just started: when we request reflective relay from a capable bridge, the grant (RRCTR → our
       // RRSTAT yes) arrives one LLDPDU after the bridge heard the request; wait for it so callers see final values.
-      const rrPending = !!local && !!peer && local.station.rrreq && peer.bridge.rrcap && local.station.rrstat !== 'yes';
+      // Only with the lab's lldpad bridge: a simulated bridge may advertise RRCAP and never grant it.
+      const rrPending =
+        info.bridge.mode === 'lldpad' && !!local && !!peer && local.station.rrreq && peer.bridge.rrcap && local.station.rrstat !== 'yes';
       if (local && peer && local.station.rrstat !== 'unknown' && bridgeSawStation && !rrPending) {
         return { waitedMs: Date.now() - started, local, peer };
       }
