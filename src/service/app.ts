@@ -1,33 +1,122 @@
 // The composition root: builds every part of qbg from the configuration and wires them together.
 // Nothing else in qbg constructs adapters; tests build the same service with a config of their own.
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import type { QbgConfig } from '../config.js';
 import { buildServer } from '../api/server.js';
+import { openDatabase, type Database } from '../store/db.js';
+import { SqliteUplinkConfigStore } from '../store/uplink-repo.js';
+import { TypeService } from '../vtdb/type-service.js';
+import { RemoteRegistry } from '../vtdb/remote-registry.js';
+import { typesRoutes } from '../api/types-routes.js';
+import { typedbRoutes, remotesRoutes } from '../api/typedb-routes.js';
+import { xmlRoutes } from '../api/xml-routes.js';
+import { uplinksRoutesFor } from '../api/uplinks-routes.js';
+import { healthRoutes } from '../api/health-routes.js';
+import { metricsRoutes } from '../api/metrics-routes.js';
+import { eventsRoutes } from '../api/events-routes.js';
+import { UplinkManager } from './uplink-manager.js';
+import { UplinkDriftWatcher } from './uplink-drift.js';
+import { TransitionBus } from './transition-bus.js';
+import { createMetrics, instrumentAssociator, nicCountsFromDb, type QbgMetrics } from './metrics.js';
+import { RingBufferHistory } from './event-log.js';
+import { WebhookDispatcher, parseWebhookTargets } from './webhooks.js';
+import { Vdp22Client } from '../lldpad/vdp22-client.js';
+import { NetlinkPortProfile, readLldpadPidFile } from '../lldpad/netlink-port.js';
+import { parseUplinkConfig } from '../domain/evb-config.js';
+import type { VsiAssociator } from '../domain/vsi-request.js';
 
 export interface QbgService {
   app: FastifyInstance;
+  db: Database;
+  types: TypeService;
+  uplinks: UplinkManager;
+  associator: VsiAssociator;
+  bus: TransitionBus;
+  metrics: QbgMetrics;
   /** Start background work (reconciler, drift checks) and listen; resolves with the address(es). */
   start(): Promise<string[]>;
   /** Graceful stop: stop accepting, finish or record in-flight work, close lldpad clients and the store. */
   stop(): Promise<void>;
 }
 
-export async function createService(config: QbgConfig): Promise<QbgService> {
+export interface ServiceOverrides {
+  /** Use this instead of building the lldpad transport from the config (e.g. a client already in a lab). */
+  associator?: VsiAssociator;
+}
+
+function createAssociator(config: QbgConfig): VsiAssociator {
+  if (config.lldpad.transport === 'netlink') {
+    return new NetlinkPortProfile({ lldpadPid: () => readLldpadPidFile(config.lldpad.pidFile) });
+  }
+  // The client socket helper is started lazily by the client; watch lldpad so a restart is noticed between commands.
+  return new Vdp22Client({ netns: config.lldpad.netns, watchIntervalMs: 1000 });
+}
+
+export async function createService(config: QbgConfig, overrides: ServiceOverrides = {}): Promise<QbgService> {
+  const db = openDatabase(config.dbPath);
+  const bus = new TransitionBus();
+  const metrics = createMetrics({ nicCountsByState: nicCountsFromDb(db) });
+  metrics.attach(bus);
+
+  const types = new TypeService(db);
+  const remotes = new RemoteRegistry(db, config.remotes);
+
+  const uplinkStore = new SqliteUplinkConfigStore(db);
+  // Uplinks declared in the config file are desired state too: they (re)seed the store at every start.
+  for (const u of config.uplinks) uplinkStore.put(parseUplinkConfig(u));
+  const uplinks = new UplinkManager({ store: uplinkStore });
+  const drift = new UplinkDriftWatcher({ manager: uplinks, intervalMs: config.reconcile.intervalSeconds * 1000 });
+
+  const associator = instrumentAssociator(overrides.associator ?? createAssociator(config), metrics);
+
+  const webhooks = new WebhookDispatcher(parseWebhookTargets((config as { webhooks?: unknown }).webhooks ?? []), { metrics });
+  const detachWebhooks = webhooks.attach(bus);
+
+  const routes: FastifyPluginAsync[] = [
+    healthRoutes({
+      storeOk: () => db.prepare('SELECT 1 AS ok').get() !== undefined,
+      lldpadPing: () => associator.ping(),
+      uplinks: async () => (await uplinks.listDesired()).map((u) => u.uplink),
+      evbUp: async (name) => (await uplinks.status(name)).peerEvbSeen,
+    }),
+    metricsRoutes({ metrics }),
+    eventsRoutes({ bus, history: new RingBufferHistory(), metrics }),
+    typesRoutes({ types }),
+    typedbRoutes({ types }),
+    remotesRoutes({ remotes, types }),
+    xmlRoutes({ types }),
+    uplinksRoutesFor(uplinks),
+  ];
+
   const app = await buildServer({
     tokens: config.tokens,
     logLevel: config.logLevel,
     bodyLimit: config.limits.bodyBytes,
-    routes: [],
+    routes,
   });
+
   return {
     app,
+    db,
+    types,
+    uplinks,
+    associator,
+    bus,
+    metrics,
     async start() {
       const addresses: string[] = [];
       addresses.push(await app.listen({ host: config.listen.host, port: config.listen.port }));
+      drift.start();
+      // Configured uplinks are applied at start: lldpad may have restarted while qbg was down.
+      void drift.checkNow().catch((err: unknown) => app.log.warn({ err }, 'initial uplink check failed'));
       return addresses;
     },
     async stop() {
+      drift.stop();
       await app.close();
+      detachWebhooks();
+      await associator.close();
+      db.close();
     },
   };
 }

@@ -103,5 +103,18 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX nic_history_nic ON nic_history (nic_id, seq);
     `,
   },
+  {
+    version: 4,
+    name: 'uplinks',
+    // The desired EVB/ECP/VDP configuration per uplink (what qbg re-applies when lldpad forgets it). Stored as the
+    // validated JSON of UplinkEvbConfig: the domain owns its fields and ranges, the store only keeps it.
+    sql: `
+      CREATE TABLE uplinks (
+        uplink     TEXT PRIMARY KEY,
+        config     TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
   // ↑ append new migrations here (version 3, 4, …); never edit the ones above.
 ];
