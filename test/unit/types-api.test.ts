@@ -134,3 +134,14 @@ t.test('roles: monitor reads, admin writes', async (t) => {
   t.equal((await app.inject({ method: 'DELETE', url: '/types/web', headers: as('M') })).statusCode, 403);
   t.equal((await app.inject({ method: 'POST', url: '/types/import', payload: { files: [{ file: 'a', content: '' }] }, headers: as('M') })).statusCode, 403);
 });
+
+t.test('the schemas document the ranges in the OpenAPI description', async (t) => {
+  const { app } = await setup(t);
+  const doc = (await app.inject('/docs/json')).json();
+  const body = doc.paths['/types'].post.requestBody.content['application/json'].schema;
+  t.match(body.properties.typeId, { type: 'integer', minimum: 0, maximum: 16777215 });
+  t.match(body.properties.typeIdVersion, { minimum: 0, maximum: 255 });
+  t.match(body.properties.managerId, { minimum: 0, maximum: 255 });
+  t.same(body.required.sort(), ['name', 'typeId', 'typeIdVersion']);
+  for (const p of ['/types', '/types/{name}', '/types/{name}/versions', '/types/{name}/versions/{v}', '/types/import']) t.ok(doc.paths[p], p);
+});
