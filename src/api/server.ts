@@ -7,6 +7,19 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { isQbgError, QbgError } from '../domain/errors.js';
 import { registerAuth, type TokenConfig } from './auth.js';
 
+export interface RegisteredRoute {
+  method: string;
+  url: string;
+  role?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every route with the role it declared, in registration order. */
+    registeredRoutes: RegisteredRoute[];
+  }
+}
+
 export interface ServerOptions {
   tokens?: TokenConfig;
   logLevel?: string;
@@ -53,7 +66,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     else if ((err as FastifyError).validation) e = validationToQbg(err as FastifyError);
     else if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
       const fe = err as FastifyError;
-      e = new QbgError(fe.statusCode === 413 ? 'QBG_ERR_XML_LIMIT' : 'QBG_ERR_BAD_REQUEST', fe.message);
+      // content-type parser errors (bad/empty JSON, a "__proto__" key, wrong media type, too large) are about the body
+      const onBody = fe.code?.startsWith('FST_ERR_CTP_') ? { field: 'body' } : {};
+      e = new QbgError(fe.statusCode === 413 ? 'QBG_ERR_XML_LIMIT' : 'QBG_ERR_BAD_REQUEST', fe.message, onBody);
       (e as { statusCode: number }).statusCode = fe.statusCode!;
     } else {
       req.log.error({ err }, 'unexpected error');
@@ -62,9 +77,14 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     reply.status(e.statusCode).type('application/json').send(JSON.stringify(e.toJSON()));
   });
 
-  // swagger-ui's own routes are documentation: public.
+  // swagger-ui's own routes are documentation: public. Every route is recorded with its role so a test can prove
+  // that none was forgotten.
+  const routeRoles: RegisteredRoute[] = [];
+  app.decorate('registeredRoutes', routeRoles);
   app.addHook('onRoute', (route) => {
     if (route.url.startsWith('/docs')) route.config = { ...(route.config ?? {}), role: 'public' };
+    const methods = Array.isArray(route.method) ? route.method : [route.method];
+    for (const method of methods) routeRoles.push({ method, url: route.url, role: route.config?.role });
   });
   await app.register(swagger, {
     openapi: {

@@ -1,0 +1,63 @@
+// The composed service: every route declares its role, the store persists uplink configs, and the service starts
+// and stops cleanly on an embedded database with no other setup.
+import t from 'tap';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { defaultConfig, type QbgConfig } from '../../src/config.js';
+import { createService } from '../../src/service/app.js';
+import { openDatabase } from '../../src/store/db.js';
+import { SqliteUplinkConfigStore } from '../../src/store/uplink-repo.js';
+import { parseUplinkConfig } from '../../src/domain/evb-config.js';
+
+function testConfig(over: Partial<QbgConfig> = {}): QbgConfig {
+  const c = defaultConfig();
+  c.dbPath = join(mkdtempSync(join(tmpdir(), 'qbg-app-')), 'qbg.db');
+  c.listen.port = 0;
+  c.logLevel = 'silent';
+  // a namespace that does not exist: the service must still start and report lldpad as unreachable
+  c.lldpad.netns = 'qbg-no-such-ns';
+  return { ...c, ...over };
+}
+
+t.test('every route of the composed service declares a role (fail closed otherwise)', async (t) => {
+  const svc = await createService(testConfig());
+  t.teardown(() => svc.stop());
+  const routes = svc.app.registeredRoutes.filter((r) => r.method !== 'HEAD');
+  t.ok(routes.length > 25, `found ${routes.length} routes`);
+  for (const r of routes) {
+    t.ok(r.role && ['public', 'monitor', 'hook', 'admin'].includes(r.role), `${r.method} ${r.url} declares role ${r.role}`);
+  }
+  const publicRoutes = routes.filter((r) => r.role === 'public').map((r) => r.url);
+  t.ok(publicRoutes.every((u) => u.startsWith('/docs') || ['/healthz', '/readyz'].includes(u) || u.startsWith('/ui')), `only docs, probes and the page are public: ${publicRoutes.join(' ')}`);
+});
+
+t.test('starts on an empty embedded database and answers health, types, docs', async (t) => {
+  const svc = await createService(testConfig());
+  const [url] = await svc.start();
+  t.teardown(() => svc.stop());
+  const health = await fetch(`${url}/healthz`);
+  t.equal(health.status, 200);
+  const ready = await fetch(`${url}/readyz`);
+  t.equal(ready.status, 503, 'lldpad unreachable → not ready');
+  t.match(await ready.json(), { failing: ['lldpad'] });
+  const types = await fetch(`${url}/types`);
+  t.equal(types.status, 200);
+  const docs = await fetch(`${url}/docs/json`);
+  t.match(await docs.json(), { openapi: /^3\./, paths: { '/types': {}, '/uplinks': {}, '/xml/interface': {} } });
+});
+
+t.test('uplink configs persist in SQLite and configured uplinks seed the store', async (t) => {
+  const cfg = testConfig({ uplinks: [{ uplink: 'eth7', ecpRte: 9 }] });
+  const svc = await createService(cfg);
+  await svc.stop();
+  const db = openDatabase(cfg.dbPath);
+  t.teardown(() => db.close());
+  const store = new SqliteUplinkConfigStore(db);
+  t.match(store.get('eth7'), { uplink: 'eth7', ecpRte: 9, role: 'station' });
+  store.put(parseUplinkConfig({ uplink: 'eth8', gpid: true }));
+  t.same(store.list().map((u) => u.uplink), ['eth7', 'eth8']);
+  t.equal(store.delete('eth8'), true);
+  t.equal(store.delete('eth8'), false);
+  t.equal(store.get('eth8'), undefined);
+});
