@@ -31,7 +31,8 @@ function takeGlobals(argv: string[]) {
     const a = argv[i];
     if (a === '--json') g.json = true;
     else if (a === '--help' || a === '-h') g.help = true;
-    else if (a === '--version') g.version = true;
+    // --version is qbg's own only before a subcommand: after it, it is the subcommand's (a VSI type version).
+    else if (a === '--version' && rest.length === 0) g.version = true;
     else if (a === '--url' || a === '--token') {
       if (i + 1 >= argv.length) throw new UsageError(`${a} needs a value`);
       g[a === '--url' ? 'url' : 'token'] = argv[++i];
