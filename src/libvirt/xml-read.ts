@@ -58,7 +58,22 @@ export function parseXmlDocument(xml: string, field = 'xml', limits: XmlLimits =
     const where = valid.err.col === undefined ? `line ${valid.err.line}` : `line ${valid.err.line}, column ${valid.err.col}`;
     throw fieldError(field, 'QBG_ERR_XML_PARSE', `${valid.err.msg} (${where})`);
   }
-  const nodes = parser.parse(xml) as XmlNode[];
+  // The validator lets character references to non-characters through (&#x110000;); decodeEntities would then
+  // throw a RangeError deep in a handler. XML 1.0 (WFC: Legal Character) says such a document is not well-formed.
+  for (const m of xml.matchAll(/&#(x[0-9a-fA-F]+|[0-9]+);/g)) {
+    const cp = m[1][0] === 'x' ? parseInt(m[1].slice(1), 16) : Number(m[1]);
+    if (!(cp === 0x9 || cp === 0xa || cp === 0xd || (cp >= 0x20 && cp <= 0xd7ff) || (cp >= 0xe000 && cp <= 0xfffd) || (cp >= 0x10000 && cp <= 0x10ffff))) {
+      throw fieldError(field, 'QBG_ERR_XML_PARSE', `character reference ${m[0].slice(0, 24)} is not a legal XML character`);
+    }
+  }
+  let nodes: XmlNode[];
+  try {
+    nodes = parser.parse(xml) as XmlNode[];
+  } catch (e) {
+    // fast-xml-parser stops at its own nesting cap (maxNestedTags, 100) before checkShape can count the depth
+    if (/nested/i.test((e as Error).message)) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'nesting depth', `${limits.maxDepth} levels`);
+    throw fieldError(field, 'QBG_ERR_XML_PARSE', (e as Error).message);
+  }
   checkShape(nodes, field, limits);
   keepTopLevelLineBreaks(nodes);
   return nodes;
