@@ -1,0 +1,261 @@
+// REST API of VM NICs and their associations, shaped for hooks (libvirt qemu hooks, orchestrators): one call per
+// step, the body names the NIC by VM UUID + MAC, and the HTTP status says whether lldpad accepted — a hook can
+// fail the VM start on anything but 2xx. Schemas give shapes and ranges (documented at /docs); src/domain/nic.ts
+// stays the one authority on meaning.
+import type { FastifyPluginAsync } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { QbgError, qbgError } from '../domain/errors.js';
+import { TYPE_ID_VERSION_MAX, VLAN_MAX } from '../domain/identifiers.js';
+import { NIC_MODES, parseNicId, type Nic } from '../domain/nic.js';
+import { NIC_STATES } from '../domain/nic-state.js';
+import type { NicAnswer, NicService } from '../service/nic-service.js';
+import type { MigrationService, MigrationStepResult } from '../service/migration.js';
+import type { Reconciler } from '../service/reconciler.js';
+
+const Uuid = Type.String({ minLength: 32, maxLength: 36, description: 'UUID, e.g. 8c6f9e6e-2d0b-4a4e-9b3e-0e5f1f2a3b4c' });
+const Mac = Type.String({ minLength: 17, maxLength: 17, description: 'unicast MAC, e.g. 52:54:00:12:34:56' });
+const Uplink = Type.String({ minLength: 1, maxLength: 15, description: 'station uplink (Linux interface name, 1–15 characters)' });
+const TypeName = Type.String({ minLength: 1, maxLength: 64, description: 'VSI type name' });
+const Vlan = Type.Integer({ minimum: 0, maximum: VLAN_MAX, description: 'VLAN id 0–4095' });
+const Version = Type.Integer({ minimum: 0, maximum: TYPE_ID_VERSION_MAX, description: 'pin a VSI type version 0–255 (default: current)' });
+
+const NicFields = {
+  mac: Mac,
+  uplink: Uplink,
+  type: TypeName,
+  version: Type.Optional(Version),
+  vlan: Vlan,
+  instanceUuid: Type.Optional({ ...Uuid, description: 'VSI instance UUID; default: derived from VM UUID + MAC (same on every host)' }),
+};
+
+export const AssociateBody = Type.Object(
+  { vmUuid: Uuid, ...NicFields, mode: Type.Optional(Type.Enum([...NIC_MODES], { description: 'assoc (default), preassoc, preassoc-rr' })) },
+  { additionalProperties: false },
+);
+
+const MigrationNic = Type.Object(NicFields, { additionalProperties: false });
+export const PrepareBody = Type.Object({ nics: Type.Array(MigrationNic, { minItems: 1, maxItems: 64 }) }, { additionalProperties: false });
+
+export const NicSchema = Type.Object({
+  id: Type.String(),
+  vmUuid: Type.String(),
+  mac: Type.String(),
+  uplink: Type.String(),
+  typeName: Type.String(),
+  typeId: Type.Integer(),
+  typeIdVersion: Type.Integer(),
+  managerId2: Type.String(),
+  filterFormat: Type.String(),
+  groupId: Type.Optional(Type.Integer()),
+  vlan: Type.Integer(),
+  instanceUuid: Type.String(),
+  state: Type.String({ description: NIC_STATES.join(', ') }),
+  desiredMode: Type.String(),
+  reasonCode: Type.Optional(Type.Integer()),
+  reason: Type.Optional(Type.String()),
+  createdAt: Type.String(),
+  updatedAt: Type.String(),
+});
+
+const AnswerSchema = Type.Object({
+  nic: NicSchema,
+  asked: Type.Boolean({ description: 'false: already so, lldpad was not asked again' }),
+  outcome: Type.Optional(Type.Object({ kind: Type.String() }, { additionalProperties: true })),
+});
+
+const HistorySchema = Type.Object({
+  seq: Type.Integer(),
+  nicId: Type.String(),
+  at: Type.String(),
+  from: Type.String(),
+  to: Type.String(),
+  event: Type.String(),
+  cause: Type.String(),
+  reasonCode: Type.Optional(Type.Integer()),
+  reason: Type.Optional(Type.String()),
+});
+
+const StepSchema = Type.Object({ vmUuid: Type.String(), step: Type.String(), ok: Type.Boolean(), nics: Type.Array(NicSchema) });
+
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 60, description: 'NIC id "<vm uuid>_<mac>"' }) });
+const VmParams = Type.Object({ vmUuid: Uuid });
+
+export const ListQuery = Type.Object(
+  {
+    vm: Type.Optional(Uuid),
+    uplink: Type.Optional(Uplink),
+    state: Type.Optional(Type.Enum([...NIC_STATES])),
+    type: Type.Optional(TypeName),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'page size 1–1000 (default 100)' })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'rows to skip' })),
+  },
+  { additionalProperties: false },
+);
+
+const HistoryQuery = Type.Object(
+  {
+    after: Type.Optional(Type.Integer({ minimum: 0, description: 'cursor: history rows after this seq' })),
+    limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'rows 1–1000 (default 100)' })),
+  },
+  { additionalProperties: false },
+);
+
+export interface NicsRoutesDeps {
+  nics: NicService;
+  migration: MigrationService;
+  reconciler?: Reconciler;
+}
+
+/** A settled answer is 200; what lldpad or the bridge refused is an error carrying the NIC as persisted. */
+function answerOrThrow(a: NicAnswer): NicAnswer {
+  const { nic } = a;
+  const o = a.outcome;
+  if (nic.state === 'failed' || nic.state === 'timed-out') {
+    const details = { nic } as Record<string, unknown>;
+    let e: QbgError;
+    if (o?.kind === 'timeout') e = qbgError('QBG_ERR_VDP_TIMEOUT', nic.instanceUuid, o.afterMs);
+    else if (o?.kind === 'transport-error') e = qbgError('QBG_ERR_LLDPAD_COMMAND', `VSI ${nic.instanceUuid} on ${nic.uplink}`, o.message);
+    else e = qbgError('QBG_ERR_VDP_REJECTED', nic.instanceUuid, nic.reason ?? 'no reason given');
+    throw new QbgError(e.code, e.message, { details });
+  }
+  return a;
+}
+
+function stepOrThrow(r: MigrationStepResult): MigrationStepResult {
+  if (r.ok) return r;
+  const bad = r.nics.filter((n: Nic) => n.reason).map((n) => `${n.mac}: ${n.reason}`);
+  throw new QbgError('QBG_ERR_VDP_REJECTED', `migration ${r.step} of VM ${r.vmUuid} failed (${bad.join('; ') || 'not all NICs settled'})`, {
+    details: { ...r },
+  });
+}
+
+export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
+  const { nics, migration, reconciler } = deps;
+  const byId = (raw: string): string => {
+    const { id } = parseNicId(raw, 'id');
+    if (!nics.repo.get(id)) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
+    return id;
+  };
+  return async (fastify) => {
+    const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
+    const tags = ['NICs'];
+
+    app.get('/nics', {
+      config: { role: 'monitor' },
+      schema: {
+        tags,
+        summary: 'VM NICs with filters (vm, uplink, state, type) and paging; total counts all matches',
+        querystring: ListQuery,
+        response: { 200: Type.Object({ items: Type.Array(NicSchema), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }) },
+      },
+      handler: async (req) => {
+        const q = req.query;
+        return nics.repo.list(
+          {
+            ...(q.vm ? { vmUuid: q.vm.toLowerCase() } : {}),
+            ...(q.uplink ? { uplink: q.uplink } : {}),
+            ...(q.state ? { state: q.state } : {}),
+            ...(q.type ? { typeName: q.type } : {}),
+          },
+          { limit: q.limit ?? 100, offset: q.offset ?? 0 },
+        );
+      },
+    });
+
+    app.get('/nics/:id', {
+      config: { role: 'monitor' },
+      schema: { tags, summary: 'One NIC: parameters pinned at its last request, state as lldpad last reported', params: IdParams, response: { 200: NicSchema } },
+      handler: async (req) => nics.repo.get(byId(req.params.id))!,
+    });
+
+    app.get('/nics/:id/history', {
+      config: { role: 'monitor' },
+      schema: {
+        tags,
+        summary: "A NIC's transitions, oldest first (cursor: after=<seq>)",
+        params: IdParams,
+        querystring: HistoryQuery,
+        response: { 200: Type.Object({ items: Type.Array(HistorySchema), total: Type.Integer() }) },
+      },
+      handler: async (req) => nics.repo.history(byId(req.params.id), { afterSeq: req.query.after ?? 0, limit: req.query.limit ?? 100 }),
+    });
+
+    app.post('/nics/associate', {
+      config: { role: 'hook' },
+      schema: {
+        tags,
+        summary: 'Associate / pre-associate a NIC (idempotent: a repeat answers without asking lldpad again)',
+        description: '200 when lldpad accepted; 409 refused by the bridge, 502 refused by lldpad, 504 no answer — the NIC as recorded is in details.nic',
+        body: AssociateBody,
+        response: { 200: AnswerSchema },
+      },
+      handler: async (req) => answerOrThrow(await nics.associate(req.body)),
+    });
+
+    app.post('/nics/:id/disassociate', {
+      config: { role: 'hook' },
+      schema: { tags, summary: 'Disassociate a NIC (idempotent)', params: IdParams, response: { 200: AnswerSchema } },
+      handler: async (req) => answerOrThrow(await nics.disassociate(byId(req.params.id))),
+    });
+
+    app.post('/nics/:id/reconcile', {
+      config: { role: 'admin' },
+      schema: {
+        tags,
+        summary: 'Repair: ask lldpad what it holds for this NIC and make it hold what it should',
+        params: IdParams,
+        response: { 200: Type.Object({ nic: NicSchema, asked: Type.Boolean(), changed: Type.Boolean() }) },
+      },
+      handler: async (req) => {
+        const r = await nics.reconcile(byId(req.params.id), 'admin-reconcile');
+        return { nic: r.answer?.nic ?? r.check.nic, asked: r.answer !== undefined, changed: r.check.changed || r.answer !== undefined };
+      },
+    });
+
+    app.delete('/nics/:id', {
+      config: { role: 'admin' },
+      schema: { tags, summary: 'Repair: forget a NIC qbg will never hear of again (its history stays); lldpad is not asked', params: IdParams },
+      handler: async (req, reply) => {
+        const id = byId(req.params.id);
+        if (nics.busy(id)) throw qbgError('QBG_ERR_BAD_REQUEST', `NIC ${id} has a request in progress; try again when it is answered`);
+        nics.repo.forget(id);
+        reply.status(204);
+      },
+    });
+
+    if (reconciler) {
+      app.post('/reconcile', {
+        config: { role: 'admin' },
+        schema: {
+          tags,
+          summary: 'Repair: sweep every NIC now (query lldpad per VSI, re-associate what is missing)',
+          response: { 200: Type.Object({}, { additionalProperties: true }) },
+        },
+        handler: async () => reconciler.sweep('admin'),
+      });
+    }
+
+    const mtags = ['Migration'];
+    app.post('/migrations/:vmUuid/prepare', {
+      config: { role: 'hook' },
+      schema: { tags: mtags, summary: 'Destination: pre-associate (not RR) the NICs of an arriving VM; refused → rolled back', params: VmParams, body: PrepareBody, response: { 200: StepSchema } },
+      handler: async (req) => stepOrThrow(await migration.prepare(req.params.vmUuid, req.body.nics)),
+    });
+    app.post('/migrations/:vmUuid/start', {
+      config: { role: 'hook' },
+      schema: { tags: mtags, summary: 'Destination: associate the prepared NICs (the VM runs here now)', params: VmParams, response: { 200: StepSchema } },
+      handler: async (req) => stepOrThrow(await migration.start(req.params.vmUuid)),
+    });
+    app.post('/migrations/:vmUuid/stop', {
+      config: { role: 'hook' },
+      schema: { tags: mtags, summary: 'Source: disassociate the NICs of the VM that left', params: VmParams, response: { 200: StepSchema } },
+      handler: async (req) => stepOrThrow(await migration.stop(req.params.vmUuid)),
+    });
+    app.post('/migrations/:vmUuid/rollback', {
+      config: { role: 'hook' },
+      schema: { tags: mtags, summary: 'Destination: the migration failed, drop what prepare/start made here (source untouched)', params: VmParams, response: { 200: StepSchema } },
+      handler: async (req) => stepOrThrow(await migration.rollback(req.params.vmUuid)),
+    });
+  };
+}

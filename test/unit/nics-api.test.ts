@@ -1,0 +1,176 @@
+// The NIC and migration API over a real NicService and SQLite store. lldpad is the one thing not here: a small
+// scripted VsiAssociator stands in for the transport (the lab tests cover the real one).
+import t from 'tap';
+import { buildServer } from '../../src/api/server.js';
+import { nicsRoutes } from '../../src/api/nics-routes.js';
+import { openDatabase } from '../../src/store/db.js';
+import { NicRepo } from '../../src/store/nic-repo.js';
+import { TypeService } from '../../src/vtdb/type-service.js';
+import { NicService } from '../../src/service/nic-service.js';
+import { MigrationService } from '../../src/service/migration.js';
+import type { VsiAssociator, VsiEvent, VsiOutcome, VsiRequest, VsiStatus } from '../../src/domain/vsi-request.js';
+import type { TokenConfig } from '../../src/api/auth.js';
+
+/** Holds VSIs in a map like lldpad would; `next` scripts the outcome of the following requests. */
+class ScriptedLldpad implements VsiAssociator {
+  held = new Map<string, VsiStatus>();
+  requests: VsiRequest[] = [];
+  next: Array<(r: VsiRequest) => VsiOutcome> = [];
+  async request(r: VsiRequest): Promise<VsiOutcome> {
+    this.requests.push(r);
+    const scripted = this.next.shift();
+    const o: VsiOutcome = scripted ? scripted(r) : { kind: 'accepted', mode: r.mode, latencyMs: 1 };
+    if (o.kind === 'accepted') {
+      if (r.mode === 'deassoc') this.held.delete(r.instanceUuid);
+      else this.held.set(r.instanceUuid, { instanceUuid: r.instanceUuid, mode: r.mode, typeId: r.typeId, typeIdVersion: r.typeIdVersion, managerId2: r.managerId2, filters: r.filters });
+    }
+    return o;
+  }
+  async query(_uplink: string, uuid: string) {
+    return this.held.get(uuid);
+  }
+  onEvent(_l: (e: VsiEvent) => void) {
+    return () => undefined;
+  }
+  async ping() {
+    return { ok: true, pid: 1 };
+  }
+  async close() {}
+}
+
+const VM = '8c6f9e6e-2d0b-4a4e-9b3e-0e5f1f2a3b4c';
+const body = (over: Record<string, unknown> = {}) => ({ vmUuid: VM, mac: '52:54:00:12:34:56', uplink: 'eth0', type: 'web', vlan: 100, ...over });
+
+async function setup(tokens?: TokenConfig) {
+  const db = openDatabase(':memory:');
+  const types = new TypeService(db);
+  types.create({ name: 'web', managerId: 16, typeId: 1193047, typeIdVersion: 2, allowedVlans: ['100-110'] });
+  const lldpad = new ScriptedLldpad();
+  const nics = new NicService({ repo: new NicRepo(db), associator: lldpad, types });
+  const app = await buildServer({ routes: [nicsRoutes({ nics, migration: new MigrationService(nics) })], logLevel: 'silent', tokens });
+  return { app, nics, lldpad, db };
+}
+
+t.test('associate, read, list, history, disassociate', async (t) => {
+  const { app, lldpad } = await setup();
+  const a = await app.inject({ method: 'POST', url: '/nics/associate', payload: body() });
+  t.equal(a.statusCode, 200, a.body);
+  const ans = a.json();
+  t.equal(ans.nic.state, 'associated');
+  t.equal(ans.asked, true);
+  const id = ans.nic.id;
+  t.equal(id, `${VM}_52:54:00:12:34:56`);
+  const again = await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ mac: '52:54:00:12:34:56'.toUpperCase() }) });
+  t.equal(again.json().asked, false, 'repeat (MAC in another spelling) asks nothing');
+  t.equal(lldpad.requests.length, 1);
+
+  const g = await app.inject({ method: 'GET', url: `/nics/${encodeURIComponent(id)}` });
+  t.equal(g.statusCode, 200);
+  t.equal(g.json().typeIdVersion, 2);
+  t.equal((await app.inject({ method: 'GET', url: `/nics/${VM}%2F52:54:00:12:34:56` })).statusCode, 200, 'the slash form works too');
+
+  for (let i = 0; i < 5; i++) await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ mac: `52:54:00:00:00:0${i}`, uplink: i % 2 ? 'eth1' : 'eth0' }) });
+  const l = (await app.inject({ method: 'GET', url: '/nics?uplink=eth1&limit=1' })).json();
+  t.equal(l.total, 2);
+  t.equal(l.items.length, 1);
+  t.equal(l.items[0].uplink, 'eth1');
+  t.equal((await app.inject({ method: 'GET', url: `/nics?vm=${VM}&state=associated` })).json().total, 6);
+  t.equal((await app.inject({ method: 'GET', url: '/nics?type=other' })).json().total, 0);
+
+  const d = await app.inject({ method: 'POST', url: `/nics/${id}/disassociate` });
+  t.equal(d.statusCode, 200);
+  t.equal(d.json().nic.state, 'disassociated');
+  const h = (await app.inject({ method: 'GET', url: `/nics/${id}/history` })).json();
+  t.same(h.items.map((e: { to: string }) => e.to), ['associating', 'associated', 'disassociating', 'disassociated']);
+  const after = (await app.inject({ method: 'GET', url: `/nics/${id}/history?after=${h.items[1].seq}&limit=1` })).json();
+  t.same(after.items.map((e: { to: string }) => e.to), ['disassociating']);
+  t.equal(after.total, 4);
+  t.equal((await app.inject({ method: 'GET', url: `/nics/${VM}_52:54:00:99:99:99` })).json().code, 'QBG_ERR_NIC_NOT_FOUND');
+});
+
+t.test('what lldpad refused is an error carrying the recorded NIC', async (t) => {
+  const { app, lldpad } = await setup();
+  lldpad.next.push(() => ({ kind: 'rejected', reasonCode: 4, reason: 'Insufficient resources at bridge', latencyMs: 3 }));
+  const r = await app.inject({ method: 'POST', url: '/nics/associate', payload: body() });
+  t.equal(r.statusCode, 409);
+  t.equal(r.json().code, 'QBG_ERR_VDP_REJECTED');
+  t.equal(r.json().details.nic.state, 'failed');
+  t.equal(r.json().details.nic.reasonCode, 4);
+  lldpad.next.push(() => ({ kind: 'timeout', afterMs: 10000 }));
+  const to = await app.inject({ method: 'POST', url: '/nics/associate', payload: body() });
+  t.equal(to.statusCode, 504);
+  t.equal(to.json().details.nic.state, 'timed-out');
+  lldpad.next.push(() => ({ kind: 'transport-error', message: 'lldpad is not running' }));
+  const te = await app.inject({ method: 'POST', url: '/nics/associate', payload: body() });
+  t.equal(te.statusCode, 502);
+  t.match(te.json().error, /lldpad is not running/);
+});
+
+t.test('bad input: 400 naming the field and its range, nothing stored, lldpad not asked', async (t) => {
+  const { app, nics, lldpad } = await setup();
+  const cases: Array<[string, string, unknown, string, RegExp]> = [
+    ['POST', '/nics/associate', body({ vlan: 5000 }), 'vlan', /0–4095/],
+    ['POST', '/nics/associate', body({ vlan: 120 }), 'vlan', /100-110/],
+    ['POST', '/nics/associate', body({ mac: '01:00:5e:00:00:01' }), 'mac', /MAC/],
+    ['POST', '/nics/associate', body({ mac: 'zz:54:00:12:34:56' }), 'mac', /MAC/],
+    ['POST', '/nics/associate', body({ vmUuid: 'not-a-uuid-not-a-uuid-not-a-uuid-x' }), 'vmUuid', /UUID/],
+    ['POST', '/nics/associate', body({ version: 300 }), 'version', /0–255/],
+    ['POST', '/nics/associate', body({ mode: 'deassoc' }), 'mode', /assoc, preassoc, preassoc-rr/],
+    ['POST', '/nics/associate', body({ typo: 1 }), 'typo', /unknown/],
+    ['POST', '/nics/associate', { ...body(), vlan: undefined }, 'vlan', /required/],
+    ['POST', '/nics/associate', body({ uplink: 'eth0;rm -rf' }), 'uplink', /interface name/],
+    ['POST', '/nics/associate', body({ instanceUuid: 'nope' }), 'instanceUuid', /32|UUID/],
+    ['GET', '/nics?limit=0', undefined, 'limit', /1–1000/],
+    ['GET', '/nics?state=bogus', undefined, 'state', /one of/],
+    ['GET', '/nics?offset=-1', undefined, 'offset', /0–1000000000/],
+    ['GET', '/nics/not-an-id', undefined, 'id', /<vm uuid>_<mac>/],
+    ['GET', `/nics/${VM}_52:54:00:12:34:56/history?limit=5000`, undefined, 'limit', /1–1000/],
+    ['POST', '/nics/garbage/disassociate', undefined, 'id', /<vm uuid>_<mac>/],
+    ['POST', '/migrations/xyz/prepare', { nics: [body()] }, 'vmUuid', /UUID|32/],
+    ['POST', `/migrations/${VM}/prepare`, { nics: [] }, 'nics', /1/],
+    ['POST', `/migrations/${VM}/prepare`, { nics: [{ ...body(), vmUuid: undefined, vlan: -1 }] }, 'nics.0.vlan', /0–4095/],
+  ];
+  for (const [method, url, payload, field, msg] of cases) {
+    const r = await app.inject({ method: method as 'GET', url, ...(payload !== undefined ? { payload: payload as object } : {}) });
+    t.equal(r.statusCode, 400, `${method} ${url} ${JSON.stringify(payload)}: ${r.body}`);
+    t.equal(r.json().field, field, `${url} names ${field}`);
+    t.match(r.json().error, msg, `${url}: ${r.json().error}`);
+  }
+  const nf = await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ type: 'nosuch' }) });
+  t.equal(nf.statusCode, 404);
+  t.equal(nf.json().field, 'type');
+  t.equal(nics.repo.list().total, 0, 'nothing stored');
+  t.equal(lldpad.requests.length, 0, 'lldpad not asked');
+});
+
+t.test('migration steps over HTTP', async (t) => {
+  const { app, lldpad } = await setup();
+  const nicsBody = { nics: [{ mac: '52:54:00:00:01:01', uplink: 'eth0', type: 'web', vlan: 101 }] };
+  const p = await app.inject({ method: 'POST', url: `/migrations/${VM}/prepare`, payload: nicsBody });
+  t.equal(p.statusCode, 200, p.body);
+  t.equal(p.json().nics[0].state, 'pre-associated');
+  t.equal(lldpad.requests.at(-1)?.mode, 'preassoc', 'destination pre-associates without RR');
+  const s = await app.inject({ method: 'POST', url: `/migrations/${VM}/start` });
+  t.equal(s.json().nics[0].state, 'associated');
+  const st = await app.inject({ method: 'POST', url: `/migrations/${VM}/stop` });
+  t.equal(st.json().nics[0].state, 'disassociated');
+  lldpad.next.push(() => ({ kind: 'rejected', reasonCode: 4, reason: 'Insufficient resources at bridge', latencyMs: 1 }));
+  const bad = await app.inject({ method: 'POST', url: `/migrations/${VM}/prepare`, payload: nicsBody });
+  t.equal(bad.statusCode, 409);
+  t.equal(bad.json().details.ok, false);
+});
+
+t.test('roles: monitor reads, hook associates, admin repairs', async (t) => {
+  const { app } = await setup({ admin: ['a'], hook: ['h'], monitor: ['m'] });
+  const as = (tok: string) => ({ authorization: `Bearer ${tok}` });
+  t.equal((await app.inject({ method: 'GET', url: '/nics', headers: as('m') })).statusCode, 200);
+  t.equal((await app.inject({ method: 'POST', url: '/nics/associate', payload: body(), headers: as('m') })).statusCode, 403);
+  const ok = await app.inject({ method: 'POST', url: '/nics/associate', payload: body(), headers: as('h') });
+  t.equal(ok.statusCode, 200);
+  const id = ok.json().nic.id;
+  t.equal((await app.inject({ method: 'DELETE', url: `/nics/${id}`, headers: as('h') })).statusCode, 403);
+  t.equal((await app.inject({ method: 'POST', url: `/nics/${id}/reconcile`, headers: as('a') })).statusCode, 200);
+  t.equal((await app.inject({ method: 'DELETE', url: `/nics/${id}`, headers: as('a') })).statusCode, 204);
+  t.equal((await app.inject({ method: 'GET', url: `/nics/${id}`, headers: as('a') })).statusCode, 404);
+  t.equal((await app.inject({ method: 'GET', url: '/nics' })).statusCode, 401);
+});
