@@ -78,6 +78,17 @@ t.test('admin page in headless chromium against qbg + lab lldpad', async (t) => 
     evb: { gpid: true, reflectiveRelay: true, vdpRka: Number(EXP), vdpRwd: Number(EXP) }, // what the lab station runs
   });
   t.teardown(() => qbg.close());
+  /** Through POST /nics/associate as a hook would, once the NIC API is there; the NIC service itself until then. */
+  const associate = async (body: Record<string, unknown>): Promise<string> => {
+    if (!qbg.nicApi) return (await qbg.nics.associate(body)).nic.state;
+    const r = await fetch(`${qbg.url}/nics/associate`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TOKENS.admin}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    const data = (await r.json()) as { nic?: { state: string }; details?: { nic?: { state: string } } };
+    return (data.nic ?? data.details?.nic)?.state ?? `HTTP ${r.status}: ${JSON.stringify(data)}`;
+  };
   const admin = await ctx.newPage();
   const errors: string[] = [];
   admin.on('pageerror', (e) => errors.push(e.message));
@@ -109,6 +120,23 @@ t.test('admin page in headless chromium against qbg + lab lldpad', async (t) => 
     t.equal(await admin.locator('#types tr[data-type="web"] button', { hasText: 'Delete' }).count(), 1, 'admin sees delete');
   });
 
+  await t.test('new version and delete through the page', async (t) => {
+    await admin.getByRole('button', { name: 'New version of web' }).click();
+    t.equal(await admin.getByLabel('Name').inputValue(), 'web', 'form prefilled with the type');
+    await admin.getByLabel('Allowed VLANs').fill('100-120, 200');
+    await admin.getByLabel('Allowed VLANs').press('Enter');
+    await admin.locator('#types tr[data-type="web"]', { hasText: '100-120, 200' }).waitFor();
+    t.equal(await admin.locator('#types tr[data-type="web"] td').nth(1).textContent(), '3', 'next free version shown');
+    t.same(qbg.types.summary('web').versions, [2, 3], 'stored as a new version');
+
+    qbg.types.create({ name: 'scratch', managerId: 1, typeId: 77, typeIdVersion: 1 });
+    await admin.reload(); // signs in again from sessionStorage
+    admin.once('dialog', (d) => void d.accept());
+    await admin.getByRole('button', { name: 'Delete scratch' }).click();
+    await admin.locator('#types tr[data-type="scratch"]').waitFor({ state: 'detached' });
+    t.equal(qbg.types.get('scratch'), undefined, 'deleted in the store');
+  });
+
   const mac1 = '52:54:00:0a:00:01';
   const mac2 = '52:54:00:0a:00:02';
 
@@ -122,8 +150,7 @@ t.test('admin page in headless chromium against qbg + lab lldpad', async (t) => 
         if (s && seen[seen.length - 1] !== s) seen.push(s);
       }).observe(document.querySelector('#nics tbody')!, { childList: true, subtree: true });
     }, id);
-    const answer = await qbg.nics.associate({ vmUuid: VM, mac: mac1, uplink: st.uplink, type: 'web', vlan: 100 });
-    t.equal(answer.nic.state, 'associated', 'lldpad accepted');
+    t.equal(await associate({ vmUuid: VM, mac: mac1, uplink: st.uplink, type: 'web', vlan: 100 }), 'associated', 'lldpad accepted');
     await admin.locator(`[data-nic="${id}"][data-state="associated"]`).waitFor();
     t.same(await admin.evaluate(() => (window as unknown as { seen: string[] }).seen), ['associating', 'associated'], 'both states drawn');
     t.match(await admin.locator('#live').textContent(), /associating → associated/, 'announced in the aria-live region');
@@ -132,8 +159,7 @@ t.test('admin page in headless chromium against qbg + lab lldpad', async (t) => 
   await t.test("a rejected NIC: the decoded reason is one click away in its history", async (t) => {
     const id = nicId(VM, mac2);
     await sim.send({ cmd: 'rule', uuid: stableInstanceId(VM, mac2), rule: { action: 'reject', reason: 2 } });
-    const answer = await qbg.nics.associate({ vmUuid: VM, mac: mac2, uplink: st.uplink, type: 'web', vlan: 101 });
-    t.equal(answer.nic.state, 'failed');
+    t.equal(await associate({ vmUuid: VM, mac: mac2, uplink: st.uplink, type: 'web', vlan: 101 }), 'failed', 'the bridge refused');
     const row = admin.locator(`[data-nic="${id}"][data-state="failed"]`);
     await row.waitFor();
     t.match(await row.locator('.reason').textContent(), /INSUFFICIENT_RESOURCES|insufficient resources/i, 'reason on the row');
@@ -154,6 +180,18 @@ t.test('admin page in headless chromium against qbg + lab lldpad', async (t) => 
     }
     await admin.screenshot({ path: SCREENSHOT, fullPage: true });
     t.ok(existsSync(SCREENSHOT), 'screenshot written');
+  });
+
+  await t.test('filter NICs by state', async (t) => {
+    if (!qbg.nicApi) return t.fail('the NIC list API (src/api/nics-routes.ts) is needed to filter');
+    await admin.getByLabel('State').selectOption('failed');
+    await admin.getByRole('textbox', { name: 'VSI type', exact: true }).press('Enter'); // Enter in a text field submits the filter
+    await admin.locator(`[data-nic="${nicId(VM, mac1)}"]`).waitFor({ state: 'detached' });
+    t.equal(await admin.locator('#nics tbody tr[data-nic]').count(), 1, 'only the failed NIC');
+    await admin.getByLabel('State').selectOption('');
+    await admin.getByRole('button', { name: 'Filter' }).click();
+    await admin.locator(`[data-nic="${nicId(VM, mac1)}"]`).waitFor();
+    t.equal(await admin.locator('#nics tbody tr[data-nic]').count(), 2, 'both again');
   });
 
   await t.test('monitor: no create/delete controls, and the API refuses a write', async (t) => {

@@ -15,6 +15,7 @@ import { openDatabase } from '../../src/store/db.js';
 import { NicRepo } from '../../src/store/nic-repo.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
 import { NicService } from '../../src/service/nic-service.js';
+import { MigrationService } from '../../src/service/migration.js';
 import { TransitionBus } from '../../src/service/transition-bus.js';
 import { repoHistory } from '../../src/service/event-log.js';
 import { MemoryUplinkConfigStore, UplinkManager } from '../../src/service/uplink-manager.js';
@@ -46,15 +47,16 @@ const NICS_ROUTES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 's
 
 /**
  * The NIC routes are written by another engineer at the same time as this test: register them when the file
- * exists (its factory is the module's function whose name starts with "nicsRoutes"/"nicRoutes").
+ * exists (factory nicsRoutes({ nics, migration })). Loaded by
+ * path, not imported, so this file type-checks and runs while that one is not committed yet.
  */
-async function nicRoutesPlugin(deps: { nics: NicService; repo: NicRepo; bus: TransitionBus }): Promise<FastifyPluginAsync | undefined> {
+async function nicRoutesPlugin(deps: { nics: NicService; migration: MigrationService }): Promise<FastifyPluginAsync | undefined> {
   if (!existsSync(NICS_ROUTES)) return undefined;
   const mod = (await import(pathToFileURL(NICS_ROUTES).href)) as Record<string, unknown>;
   const factory = Object.entries(mod).find(([k, v]) => /^nics?Routes/.test(k) && typeof v === 'function')?.[1] as
     | ((d: unknown) => FastifyPluginAsync)
     | undefined;
-  return factory?.({ nics: deps.nics, service: deps.nics, repo: deps.repo, bus: deps.bus });
+  return factory?.(deps);
 }
 
 export async function startQbg(opts: FixtureOptions): Promise<QbgUnderTest> {
@@ -67,7 +69,7 @@ export async function startQbg(opts: FixtureOptions): Promise<QbgUnderTest> {
   const uplinks = new UplinkManager({ store: new MemoryUplinkConfigStore() });
   await uplinks.put(opts.uplink.name, { netns: opts.uplink.netns, ...opts.evb });
 
-  const nicPlugin = await nicRoutesPlugin({ nics, repo, bus });
+  const nicPlugin = await nicRoutesPlugin({ nics, migration: new MigrationService(nics) });
   const routes: FastifyPluginAsync[] = [
     healthRoutes({
       storeOk: () => db.prepare('SELECT 1 AS ok').get() !== undefined,
