@@ -1,0 +1,52 @@
+// Runs a real `qbg serve` as a child process (the same entry point a user runs), on its own SQLite file and a
+// free loopback port, and stops it again. Used where a test needs a second, independent qbg.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+
+export interface QbgProcess {
+  url: string;
+  dir: string;
+  child: ChildProcess;
+  /** SIGTERM and wait: the graceful path. */
+  stop(): Promise<void>;
+  /** SIGKILL and wait: the remote "going away" without goodbye. */
+  kill(): Promise<void>;
+}
+
+export async function startQbg(opts: { config?: Record<string, unknown>; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<QbgProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'qbg-proc-'));
+  const configPath = join(dir, 'config.json');
+  writeFileSync(configPath, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, dbPath: join(dir, 'qbg.db'), logLevel: 'warn', ...opts.config }));
+  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--config', configPath], {
+    cwd: ROOT,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stderr = '';
+  const url = await new Promise<string>((resolveUrl, reject) => {
+    const timer = setTimeout(() => reject(new Error(`qbg serve did not start within ${opts.timeoutMs ?? 60000} ms: ${stderr}`)), opts.timeoutMs ?? 60000);
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      const m = /qbg listening on (http:\/\/[^\s,]+)/.exec(stderr);
+      if (m) {
+        clearTimeout(timer);
+        resolveUrl(m[1]);
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`qbg serve exited with ${code}: ${stderr}`));
+    });
+  });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const end = async (signal: NodeJS.Signals) => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    await exited;
+  };
+  process.once('exit', () => child.kill('SIGKILL'));
+  return { url, dir, child, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+}
