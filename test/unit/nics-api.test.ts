@@ -10,6 +10,8 @@ import { NicService } from '../../src/service/nic-service.js';
 import { MigrationService } from '../../src/service/migration.js';
 import type { VsiAssociator, VsiEvent, VsiOutcome, VsiRequest, VsiStatus } from '../../src/domain/vsi-request.js';
 import type { TokenConfig } from '../../src/api/auth.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { nicCommand } from '../../src/cli/nic.js';
 
 /** Holds VSIs in a map like lldpad would; `next` scripts the outcome of the following requests. */
 class ScriptedLldpad implements VsiAssociator {
@@ -173,4 +175,39 @@ t.test('roles: monitor reads, hook associates, admin repairs', async (t) => {
   t.equal((await app.inject({ method: 'DELETE', url: `/nics/${id}`, headers: as('a') })).statusCode, 204);
   t.equal((await app.inject({ method: 'GET', url: `/nics/${id}`, headers: as('a') })).statusCode, 404);
   t.equal((await app.inject({ method: 'GET', url: '/nics' })).statusCode, 401);
+});
+
+t.test('qbg nic CLI over HTTP', async (t) => {
+  const { app } = await setup();
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const addr = app.server.address() as { port: number };
+  const run = async (args: string[], json = false) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: CliIo = { out: (s) => out.push(s), err: (s) => err.push(s), json, baseUrl: `http://127.0.0.1:${addr.port}`, fetch, readStdin: async () => '' };
+    const code = await nicCommand(args, io);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+  const a = await run(['associate', '--vm', VM, '--mac', '52:54:00:12:34:56', '--uplink', 'eth0', '--type', 'web', '--vlan', '101', '--json']);
+  t.equal(a.code, 0, a.err);
+  const nic = JSON.parse(a.out).nic;
+  t.equal(nic.state, 'associated');
+  t.equal(nic.vlan, 101);
+  const again = await run(['associate', '--vm', VM, '--mac', '52:54:00:12:34:56', '--uplink', 'eth0', '--type', 'web', '--vlan', '101']);
+  t.match(again.out, /already so/);
+  const bad = await run(['associate', '--vm', VM, '--mac', '52:54:00:12:34:57', '--uplink', 'eth0', '--type', 'web', '--vlan', '9999']);
+  t.equal(bad.code, 1);
+  t.match(bad.err, /vlan.*0–4095/);
+  const list = await run(['list', '--uplink', 'eth0'], true);
+  t.equal(JSON.parse(list.out).total, 1);
+  t.match((await run(['list'])).out, /associated/);
+  t.match((await run(['show', nic.id])).out, /associated on eth0/);
+  const h = await run(['history', nic.id, '--json']);
+  t.same(JSON.parse(h.out).items.map((e: { to: string }) => e.to), ['associating', 'associated']);
+  const d = await run(['disassociate', nic.id, '--json']);
+  t.equal(JSON.parse(d.out).nic.state, 'disassociated');
+  await t.rejects(run(['frobnicate']), /expected list/);
+  await t.rejects(run(['show']), /exactly one NIC id/);
+  await t.rejects(run(['list', '--bogus', 'x']), /unknown option --bogus/);
 });
