@@ -18,7 +18,12 @@ import { UplinkManager } from './uplink-manager.js';
 import { UplinkDriftWatcher } from './uplink-drift.js';
 import { TransitionBus } from './transition-bus.js';
 import { createMetrics, instrumentAssociator, nicCountsFromDb, type QbgMetrics } from './metrics.js';
-import { RingBufferHistory } from './event-log.js';
+import { repoHistory } from './event-log.js';
+import { NicRepo } from '../store/nic-repo.js';
+import { NicService } from './nic-service.js';
+import { Reconciler } from './reconciler.js';
+import { MigrationService } from './migration.js';
+import { nicsRoutes } from '../api/nics-routes.js';
 import { WebhookDispatcher, parseWebhookTargets } from './webhooks.js';
 import { Vdp22Client } from '../lldpad/vdp22-client.js';
 import { NetlinkPortProfile, readLldpadPidFile } from '../lldpad/netlink-port.js';
@@ -31,6 +36,8 @@ export interface QbgService {
   types: TypeService;
   uplinks: UplinkManager;
   associator: VsiAssociator;
+  nics: NicService;
+  reconciler: Reconciler;
   bus: TransitionBus;
   metrics: QbgMetrics;
   /** Start background work (reconciler, drift checks) and listen; resolves with the address(es). */
@@ -69,6 +76,20 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
 
   const associator = instrumentAssociator(overrides.associator ?? createAssociator(config), metrics);
 
+  const nicRepo = new NicRepo(db);
+  // A VSI type still announced for some NIC must not vanish under it.
+  const countNicsOfType = db.prepare('SELECT count(*) AS n FROM nics WHERE type_name = ?');
+  types.setUsageCheck((name) => (countNicsOfType.get(name) as { n: number }).n);
+  const nics = new NicService({ repo: nicRepo, associator, types, bus });
+  const reconciler = new Reconciler({
+    service: nics,
+    associator,
+    bus,
+    concurrency: config.reconcile.concurrency,
+    sweepIntervalMs: config.reconcile.intervalSeconds * 1000,
+  });
+  const migration = new MigrationService(nics);
+
   const webhooks = new WebhookDispatcher(parseWebhookTargets((config as { webhooks?: unknown }).webhooks ?? []), { metrics });
   const detachWebhooks = webhooks.attach(bus);
 
@@ -80,12 +101,13 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       evbUp: async (name) => (await uplinks.status(name)).peerEvbSeen,
     }),
     metricsRoutes({ metrics }),
-    eventsRoutes({ bus, history: new RingBufferHistory(), metrics }),
+    eventsRoutes({ bus, history: repoHistory(nicRepo), metrics }),
     typesRoutes({ types }),
     typedbRoutes({ types }),
     remotesRoutes({ remotes, types }),
     xmlRoutes({ types }),
     uplinksRoutesFor(uplinks),
+    nicsRoutes({ nics, migration, reconciler }),
   ];
 
   const app = await buildServer({
@@ -101,12 +123,16 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     types,
     uplinks,
     associator,
+    nics,
+    reconciler,
     bus,
     metrics,
     async start() {
       const addresses: string[] = [];
       addresses.push(await app.listen({ host: config.listen.host, port: config.listen.port }));
       drift.start();
+      // lldpad keeps VSIs in memory only: the first sweep re-associates what qbg says should be associated.
+      void reconciler.start().catch((err: unknown) => app.log.warn({ err }, 'reconciler start failed'));
       // Configured uplinks are applied at start: lldpad may have restarted while qbg was down.
       void drift.checkNow().catch((err: unknown) => app.log.warn({ err }, 'initial uplink check failed'));
       return addresses;
@@ -114,6 +140,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     async stop() {
       drift.stop();
       await app.close();
+      await reconciler.stop();
       detachWebhooks();
       await associator.close();
       db.close();
