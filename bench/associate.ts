@@ -1,0 +1,4 @@
+import type { BenchRow } from './table.js';
+export async function benchAssociate(): Promise<BenchRow[]> {
+  throw new Error('not written yet');
+}

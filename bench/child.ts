@@ -1,0 +1,70 @@
+// Start bench/serve-child (compiled) in its own process, wait for its ready line, stop it by closing its stdin
+// (SIGKILL after a grace period; always, also when the benchmark fails or the process exits).
+import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { compiledPath, compiledTree, REPO } from './build.js';
+import { onExitCleanup } from './common.js';
+import type { ChildMemory, ChildReady } from './serve-child.js';
+
+export interface ServerChild {
+  ready: ChildReady;
+  pid: number;
+  /** The child's memory after a full GC, measured in the child. */
+  memory(): Promise<ChildMemory>;
+  stop(): Promise<void>;
+}
+
+export async function startServerChild(args: string[], opts: { timeoutMs?: number } = {}): Promise<ServerChild> {
+  const root = await compiledTree();
+  const child = spawn(process.execPath, ['--expose-gc', compiledPath(root, 'bench/serve-child.ts'), ...args], {
+    cwd: REPO,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, QBG_LAB_SCRIPT: `${REPO}/lldpad/lab.sh` },
+  });
+  const pid = child.pid!;
+  const release = onExitCleanup(() => child.kill('SIGKILL'));
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const stop = async (): Promise<void> => {
+    child.stdin.end();
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(killer);
+    release();
+  };
+  const lines = createInterface({ input: child.stdout });
+  const nextLine = <T>(what: string, timeoutMs: number): Promise<T> =>
+    new Promise<T>((resolve, reject) => {
+      const onExit = (code: number | null): void => {
+        clearTimeout(timer);
+        reject(new Error(`server child ${args[0]} exited ${code} before ${what}: ${stderr.trim().split('\n').slice(-3).join(' / ')}`));
+      };
+      const timer = setTimeout(() => {
+        child.off('exit', onExit);
+        reject(new Error(`server child ${args[0]}: no ${what} within ${timeoutMs} ms`));
+      }, timeoutMs);
+      child.once('exit', onExit);
+      lines.once('line', (l) => {
+        clearTimeout(timer);
+        child.off('exit', onExit);
+        try {
+          resolve(JSON.parse(l) as T);
+        } catch {
+          reject(new Error(`server child printed ${l.slice(0, 200)}`));
+        }
+      });
+    });
+  try {
+    const ready = await nextLine<ChildReady>('ready line', opts.timeoutMs ?? 120_000);
+    const memory = (): Promise<ChildMemory> => {
+      const m = nextLine<ChildMemory>('memory line', 30_000);
+      child.stdin.write('mem\n');
+      return m;
+    };
+    return { ready, pid, memory, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}

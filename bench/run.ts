@@ -1,0 +1,55 @@
+// `npm run bench [-- NAME…]`: runs the benchmarks (all, or the named ones) one after another and prints one table.
+// Each benchmark brings up and tears down what it needs (temp dirs, labs, servers); a benchmark that fails or
+// lacks a prerequisite (root, lldpad) prints as "not measured" with the reason, and the others still run.
+// Exit code: 0 all targets met, 1 some missed or not measured, 2 bad arguments.
+import { loadavg } from 'node:os';
+import { benchXml } from './xml.js';
+import { benchMemory } from './memory.js';
+import { benchStatusReads } from './status-reads.js';
+import { benchAssociate } from './associate.js';
+import { benchReassociate } from './reassociate.js';
+import { errorRow, formatTable, machineLine, type BenchRow } from './table.js';
+
+interface Bench {
+  name: string;
+  /** what/target of the rows it would print, for the "not measured" row when it throws */
+  what: string;
+  target: string;
+  run: () => Promise<BenchRow[]>;
+}
+
+const BENCHES: Bench[] = [
+  { name: 'xml', what: 'interface XML generation', target: '≥ 20,000 XML/s', run: benchXml },
+  { name: 'memory', what: 'resident memory, 10,000 NICs tracked', target: '< 150 MB', run: benchMemory },
+  { name: 'status-reads', what: 'status reads, 10,000 NICs tracked', target: '≥ 70% of bare fastify req/s, p99 < 5 ms', run: benchStatusReads },
+  { name: 'associate', what: 'end-to-end associate (API → lldpad → bridge → stored)', target: '≤ 1.5× vdptool per NIC; batch ≥ 2× faster', run: benchAssociate },
+  { name: 'reassociate', what: 're-association of 500 NICs after an lldpad restart', target: '< 10 s', run: benchReassociate },
+];
+
+async function main(): Promise<number> {
+  const asked = process.argv.slice(2).filter((a) => a !== '--');
+  const unknown = asked.filter((a) => !BENCHES.some((b) => b.name === a));
+  if (unknown.length) {
+    console.error(`unknown benchmark(s) ${unknown.join(', ')}; choose from ${BENCHES.map((b) => b.name).join(', ')}`);
+    return 2;
+  }
+  const chosen = asked.length ? BENCHES.filter((b) => asked.includes(b.name)) : BENCHES;
+  const load0 = loadavg()[0];
+  const rows: BenchRow[] = [];
+  for (const b of chosen) {
+    const t0 = performance.now();
+    process.stderr.write(`bench ${b.name} … `);
+    try {
+      rows.push(...(await b.run()));
+      process.stderr.write(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
+    } catch (e) {
+      process.stderr.write(`FAILED: ${(e as Error).message}\n`);
+      rows.push(errorRow(b.what, b.target, e));
+    }
+  }
+  console.log(`qbg benchmarks — ${machineLine(load0)}\n`);
+  console.log(formatTable(rows));
+  return rows.every((r) => r.met === true) ? 0 : 1;
+}
+
+process.exitCode = await main();

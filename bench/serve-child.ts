@@ -1,0 +1,93 @@
+// A server in its own process for the memory and status-read benchmarks (the load generator must not share the
+// server's event loop, and resident memory is only meaningful per process). Run compiled (see build.ts):
+//   node --expose-gc serve-child.js qbg <nics> <dir>     qbg (createService) with <nics> NICs tracked, associated
+//   node serve-child.js bare <bodies.json>               bare fastify answering GET /nics and /nics/:id from memory
+// Prints one JSON line when ready ({ address, … }); answers a stdin line "mem" with its memory after a full GC
+// (as JSON); serves until its stdin closes.
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import Fastify from 'fastify';
+import { createService } from '../src/service/app.js';
+import { NicRepo } from '../src/store/nic-repo.js';
+import { AcceptingAssociator, BENCH_TYPE, benchConfig, nicParams } from './common.js';
+
+export interface ChildMemory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+export interface ChildReady {
+  address: string;
+  nics: number;
+  sampleIds?: string[];
+}
+
+async function quiet(assoc: AcceptingAssociator, ms: number, maxMs: number): Promise<void> {
+  const t0 = Date.now();
+  let last = -1;
+  while (Date.now() - t0 < maxMs) {
+    if (assoc.calls === last) return;
+    last = assoc.calls;
+    await new Promise((r) => setTimeout(r, ms));
+  }
+}
+
+async function qbg(n: number, dir: string): Promise<ChildReady> {
+  const assoc = new AcceptingAssociator();
+  const svc = await createService(benchConfig(dir), { associator: assoc });
+  svc.types.create({ ...BENCH_TYPE });
+  // NICs as the NIC service leaves them after a successful associate: state + two history rows each, and lldpad
+  // (the stand-in) holding them, so a reconciler sweep finds nothing to do.
+  const repo = new NicRepo(svc.db);
+  const ids: string[] = [];
+  svc.db.transaction(() => {
+    for (let i = 0; i < n; i++) {
+      const p = nicParams(i);
+      repo.applyEvent(p.id, { event: 'request-assoc', cause: 'api-assoc', params: p, desiredMode: 'assoc' });
+      repo.applyEvent(p.id, { event: 'answer-accepted', cause: 'lldpad-answer' });
+      assoc.hold(p, 'assoc');
+      if (i % Math.max(1, Math.floor(n / 100)) === 0) ids.push(p.id);
+    }
+  })();
+  const [address] = await svc.start();
+  await quiet(assoc, 500, 60_000); // the start-up sweep (if the reconciler is wired) asks about every NIC
+  onEnd(() => svc.stop());
+  return { address, nics: n, sampleIds: ids };
+}
+
+/** Clients live in other processes: the parent warms the read paths over HTTP, then asks "mem" on stdin. */
+function memoryNow(): ChildMemory {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  for (let i = 0; i < 4; i++) gc?.();
+  const m = process.memoryUsage();
+  return { rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+}
+
+let stopServer: () => Promise<unknown> = async () => undefined;
+function onEnd(stop: () => Promise<unknown>): void {
+  stopServer = stop;
+}
+
+async function bare(bodiesFile: string): Promise<ChildReady> {
+  const bodies = JSON.parse(readFileSync(bodiesFile, 'utf8')) as { page: string; nic: string };
+  const app = Fastify({ logger: false });
+  app.get('/nics', async (_req, reply) => reply.type('application/json; charset=utf-8').send(bodies.page));
+  app.get('/nics/:id', async (_req, reply) => reply.type('application/json; charset=utf-8').send(bodies.nic));
+  const address = await app.listen({ host: '127.0.0.1', port: 0 });
+  onEnd(() => app.close());
+  return { address, nics: 0 };
+}
+
+const [mode, a, b] = process.argv.slice(2);
+const ready = mode === 'qbg' ? await qbg(Number(a), b) : mode === 'bare' ? await bare(a) : undefined;
+if (!ready) {
+  console.error('usage: serve-child.js qbg <nics> <dir> | bare <bodies.json>');
+  process.exit(2);
+}
+process.stdout.write(JSON.stringify(ready) + '\n');
+createInterface({ input: process.stdin })
+  .on('line', (l) => {
+    if (l.trim() === 'mem') process.stdout.write(JSON.stringify(memoryNow()) + '\n');
+  })
+  .on('close', () => void stopServer().finally(() => process.exit(0)));
