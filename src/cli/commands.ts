@@ -82,4 +82,14 @@ qbg lab down --id ID | --all`,
                      the virtualport libvirt will use for that interface (fails on conflicting levels)`,
     load: async () => (await import('./xml.js')).xmlCommand,
   },
+  {
+    name: 'hook',
+    usage: 'hook install [--libvirt] [--vdsm] [--dir D] …',
+    summary: 'install the libvirt qemu / vdsm hooks that associate VM NICs through qbg',
+    help: `qbg hook install [--libvirt] [--vdsm] [--dir D] [--vdsm-dir D] [--drop-in] [--force] [--config FILE]
+                 [--url URL] [--token-file FILE] [--on-qbg-down fail|allow] [--timeout-ms N] [--default-uplink IF]
+Writes /etc/libvirt/hooks/qemu (or D/qemu, or D/qemu.d/50-qbg with --drop-in) and/or the vdsm hooks
+(/usr/libexec/vdsm/hooks/<hook>/50_qbg), plus the hook config (default /etc/qbg/hook.json). See docs/hooks.md.`,
+    load: async () => (await import('./hook.js')).hookCommand,
+  },
 ];

@@ -1,0 +1,274 @@
+// The libvirt qemu and vdsm hooks, run as real processes (the scripts `qbg hook install` writes) with real domain
+// XML, against a running qbg on 127.0.0.1:0: real NIC API, NIC service, SQLite store and VSI types. lldpad is
+// the one thing not here: a scripted VsiAssociator stands in for the transport (test/lab/hooks.test.ts runs the
+// same hooks against a real lldpad).
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, mkdirSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { buildServer } from '../../src/api/server.js';
+import { nicsRoutes } from '../../src/api/nics-routes.js';
+import { typesRoutes } from '../../src/api/types-routes.js';
+import { healthRoutes } from '../../src/api/health-routes.js';
+import { openDatabase } from '../../src/store/db.js';
+import { NicRepo } from '../../src/store/nic-repo.js';
+import { TypeService } from '../../src/vtdb/type-service.js';
+import { NicService } from '../../src/service/nic-service.js';
+import { MigrationService } from '../../src/service/migration.js';
+import { hookCommand } from '../../src/cli/hook.js';
+import { HOOK_MARKER } from '../../src/hooks/install.js';
+import { libvirtStep, vdsmStep, VDSM_HOOKS } from '../../src/hooks/plan.js';
+import { readHookDomain } from '../../src/hooks/domain-nics.js';
+import type { CliIo } from '../../src/cli/io.js';
+import type { VsiAssociator, VsiEvent, VsiOutcome, VsiRequest, VsiStatus } from '../../src/domain/vsi-request.js';
+
+const FIX = new URL('../fixtures/hooks/', import.meta.url);
+const fixture = (name: string) => readFileSync(new URL(name, FIX), 'utf8');
+const TWO = fixture('domain-two-nics.xml');
+const VM1 = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d01';
+const VM2 = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d02';
+
+/** Holds VSIs like lldpad would; `next` scripts the outcome of the following requests. */
+class ScriptedLldpad implements VsiAssociator {
+  held = new Map<string, VsiStatus>();
+  requests: VsiRequest[] = [];
+  next: Array<(r: VsiRequest) => VsiOutcome> = [];
+  async request(r: VsiRequest): Promise<VsiOutcome> {
+    this.requests.push(r);
+    const o: VsiOutcome = this.next.shift()?.(r) ?? { kind: 'accepted', mode: r.mode, latencyMs: 1 };
+    if (o.kind === 'accepted') {
+      if (r.mode === 'deassoc') this.held.delete(r.instanceUuid);
+      else this.held.set(r.instanceUuid, { instanceUuid: r.instanceUuid, mode: r.mode, typeId: r.typeId, typeIdVersion: r.typeIdVersion, managerId2: r.managerId2, filters: r.filters });
+    }
+    return o;
+  }
+  async query(_uplink: string, uuid: string) {
+    return this.held.get(uuid);
+  }
+  onEvent(_l: (e: VsiEvent) => void) {
+    return () => undefined;
+  }
+  async ping() {
+    return { ok: true, pid: 1 };
+  }
+  async close() {}
+}
+
+interface Ran {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Run an installed hook script the way libvirt / vdsm do: argv, stdin, a near-empty environment. */
+function runScript(path: string, argv: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<Ran> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, argv, { env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
+    child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+    child.stdin.on('error', () => {}); // a hook that exits early must not break the test
+    child.stdin.end(opts.stdin ?? '');
+  });
+}
+
+function cliIo(): CliIo & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    out: (s) => lines.push(s),
+    err: (s) => lines.push(s),
+    json: true,
+    baseUrl: 'http://127.0.0.1:1',
+    fetch,
+    readStdin: async () => '',
+  };
+}
+
+t.test('hook plans: which libvirt / vdsm call does what', async (t) => {
+  t.match(libvirtStep('prepare', 'begin'), { action: 'associate', mayFail: true, keepPreassociated: true });
+  t.match(libvirtStep('migrate', 'begin'), { action: 'migration-prepare', mayFail: true });
+  t.match(libvirtStep('stopped', 'end'), { action: 'disassociate', mayFail: false });
+  t.match(libvirtStep('release', 'end'), { action: 'disassociate', mayFail: false });
+  t.match(libvirtStep('reconnect', 'begin'), { action: 'associate', mayFail: false });
+  for (const [op, sub] of [['start', 'begin'], ['started', 'begin'], ['prepare', 'end'], ['stopped', 'begin']]) t.equal(libvirtStep(op, sub).action, 'none', `${op} ${sub}`);
+  t.same(
+    VDSM_HOOKS.map((h) => vdsmStep(h).action),
+    ['associate', 'disassociate', 'none', 'migration-stop', 'migration-prepare', 'migration-start'],
+  );
+  const d = readHookDomain(TWO);
+  t.equal(d.vmUuid, VM1);
+  t.equal(d.name, 'web1');
+  t.same(d.nics, [
+    { mac: '52:54:00:aa:00:01', interfaceType: 'direct', uplink: 'eth0', vlan: 100, virtualport: { managerId: 16, typeId: 1193047, typeIdVersion: 2, instanceId: '0b3c9f4e-1d2a-4c5b-9e8f-7a6b5c4d3e2f' } },
+    { mac: '52:54:00:aa:00:02', interfaceType: 'direct', uplink: 'eth1', vlan: 200, profile: 'db' },
+  ]);
+  t.same(readHookDomain(fixture('domain-no-qbg.xml')).nics, []);
+});
+
+t.test('installed hooks run as processes against a running qbg', async (t) => {
+  // --- a running qbg ---
+  const db = openDatabase(':memory:');
+  const types = new TypeService(db);
+  types.create({ name: 'web', managerId: 16, typeId: 1193047, typeIdVersion: 2, allowedVlans: ['100-110'] });
+  types.create({ name: 'db', managerId: 16, typeId: 7, typeIdVersion: 1, allowedVlans: ['200'] });
+  const lldpad = new ScriptedLldpad();
+  const repo = new NicRepo(db);
+  const nics = new NicService({ repo, associator: lldpad, types });
+  const tokens = { admin: ['adm-token'], hook: ['hook-token'], monitor: [] };
+  const app = await buildServer({
+    logLevel: 'silent',
+    tokens,
+    routes: [
+      healthRoutes({ storeOk: () => true, lldpadPing: () => lldpad.ping(), uplinks: () => [], evbUp: async () => true }),
+      nicsRoutes({ nics, migration: new MigrationService(nics) }),
+      typesRoutes({ types }),
+    ],
+  });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+
+  // --- qbg hook install ---
+  const dir = mkdtempSync(join(tmpdir(), 'qbg-hooks-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const libvirtDir = join(dir, 'libvirt', 'hooks');
+  const vdsmDir = join(dir, 'vdsm', 'hooks');
+  const configPath = join(dir, 'etc', 'hook.json');
+  writeFileSync(join(dir, 'token'), 'hook-token\n');
+  mkdirSync(libvirtDir, { recursive: true });
+  writeFileSync(join(libvirtDir, 'qemu'), '#!/bin/sh\nexit 0\n', { mode: 0o755 });
+  const io = cliIo();
+  await t.rejects(
+    hookCommand(['install', '--libvirt', '--dir', libvirtDir, '--config', configPath, '--url', url], io),
+    { code: 'QBG_ERR_CONFIG', message: /qemu.*not written by qbg.*--drop-in.*--force/ },
+    'a foreign qemu hook is not overwritten',
+  );
+  rmSync(join(libvirtDir, 'qemu'));
+  const args = ['install', '--libvirt', '--vdsm', '--dir', libvirtDir, '--vdsm-dir', vdsmDir, '--config', configPath, '--url', url, '--token-file', join(dir, 'token'), '--timeout-ms', '5000'];
+  t.equal(await hookCommand(args, io), 0);
+  const report = JSON.parse(io.lines.at(-1)!);
+  t.equal(report.scripts.length, 1 + VDSM_HOOKS.length);
+  const qemu = join(libvirtDir, 'qemu');
+  t.ok(statSync(qemu).mode & 0o100, 'qemu hook is executable');
+  t.match(readFileSync(qemu, 'utf8'), HOOK_MARKER);
+  for (const h of VDSM_HOOKS) t.ok(existsSync(join(vdsmDir, h, '50_qbg')), `vdsm ${h}`);
+  t.equal(statSync(configPath).mode & 0o777, 0o600, 'hook config is private (may carry a token)');
+  t.same(JSON.parse(readFileSync(configPath, 'utf8')), { url, tokenFile: join(dir, 'token'), requestTimeoutMs: 5000 });
+  t.equal(await hookCommand(args, cliIo()), 0, 'installing again replaces our own scripts');
+
+  const nicOf = (vm: string, mac: string) => repo.get(`${vm}_${mac}`);
+
+  await t.test('libvirt: prepare associates, stopped disassociates', async (t) => {
+    const r = await runScript(qemu, ['web1', 'prepare', 'begin', '-'], { stdin: TWO });
+    t.equal(r.code, 0, r.stderr);
+    t.equal(r.stdout, '', 'nothing on stdout (libvirt reads it for migrate)');
+    const a = nicOf(VM1, '52:54:00:aa:00:01')!;
+    t.match(a, { state: 'associated', typeName: 'web', typeIdVersion: 2, uplink: 'eth0', vlan: 100, instanceUuid: '0b3c9f4e-1d2a-4c5b-9e8f-7a6b5c4d3e2f' }, 'virtualport NIC: type found by typeid, libvirt instance id kept');
+    t.match(nicOf(VM1, '52:54:00:aa:00:02'), { state: 'associated', typeName: 'db', uplink: 'eth1', vlan: 200 }, 'metadata NIC');
+    t.equal(nicOf(VM1, '52:54:00:aa:00:03'), undefined, 'a NIC without qbg parameters is left alone');
+    t.match(r.stderr, /52:54:00:aa:00:01: associated on eth0 \(VSI type web v2\)/);
+
+    const nothing = await runScript(qemu, ['web1', 'started', 'begin', '-'], { stdin: TWO });
+    t.equal(nothing.code, 0);
+    t.equal(nothing.stderr, '', 'operations without a qbg step are silent');
+
+    const s = await runScript(qemu, ['web1', 'stopped', 'end', '-'], { stdin: TWO });
+    t.equal(s.code, 0, s.stderr);
+    t.equal(nicOf(VM1, '52:54:00:aa:00:01')!.state, 'disassociated');
+    t.equal(nicOf(VM1, '52:54:00:aa:00:02')!.state, 'disassociated');
+    const rel = await runScript(qemu, ['web1', 'release', 'end', '-'], { stdin: TWO });
+    t.equal(rel.code, 0, 'release after stopped is harmless (idempotent)');
+  });
+
+  await t.test('libvirt: a refusal fails the start, names the cause and rolls back the NICs done', async (t) => {
+    const r = await runScript(qemu, ['web2', 'prepare', 'begin', '-'], { stdin: fixture('domain-unknown-profile.xml') });
+    t.equal(r.code, 1);
+    t.match(r.stderr, /52:54:00:bb:00:02.*no-such-tier/);
+    t.not(nicOf(VM2, '52:54:00:bb:00:01')?.state, 'associated', 'the NIC associated in this run was dropped again');
+
+    lldpad.next.push(() => ({ kind: 'rejected', reasonCode: 3, reason: 'insufficient resources at bridge', latencyMs: 2 }));
+    const rejected = await runScript(qemu, ['web1', 'prepare', 'begin', '-'], { stdin: TWO });
+    t.equal(rejected.code, 1);
+    t.match(rejected.stderr, /insufficient resources at bridge/);
+    t.match(rejected.stderr, /QBG_ERR_VDP_REJECTED/);
+    const states = [nicOf(VM1, '52:54:00:aa:00:01')!.state, nicOf(VM1, '52:54:00:aa:00:02')!.state].sort();
+    t.same(states, ['disassociated', 'failed'], 'one refused, the other rolled back');
+  });
+
+  await t.test('libvirt: incoming migration pre-associates; prepare leaves it pre-associated', async (t) => {
+    const m = await runScript(qemu, ['web1', 'migrate', 'begin', '-'], { stdin: TWO });
+    t.equal(m.code, 0, m.stderr);
+    t.equal(m.stdout, '', 'an empty stdout keeps the domain XML unchanged');
+    t.equal(nicOf(VM1, '52:54:00:aa:00:01')!.state, 'pre-associated');
+    t.equal(lldpad.requests.at(-1)!.mode, 'preassoc');
+    const p = await runScript(qemu, ['web1', 'prepare', 'begin', '-'], { stdin: TWO });
+    t.equal(p.code, 0, p.stderr);
+    t.equal(nicOf(VM1, '52:54:00:aa:00:02')!.state, 'pre-associated');
+    t.match(p.stderr, /pre-associated for an incoming migration; left as it is/);
+    await runScript(qemu, ['web1', 'release', 'end', '-'], { stdin: TWO });
+    t.equal(nicOf(VM1, '52:54:00:aa:00:02')!.state, 'disassociated', 'a failed incoming migration releases');
+  });
+
+  await t.test('vdsm: start, migration destination prepare/finish, source stop, destroy', async (t) => {
+    const xmlFile = join(dir, 'domxml');
+    writeFileSync(xmlFile, TWO);
+    const env = { _hook_domxml: xmlFile };
+    const vdsm = (h: string) => runScript(join(vdsmDir, h, '50_qbg'), [], { env });
+
+    let r = await vdsm('before_vm_start');
+    t.equal(r.code, 0, r.stderr);
+    t.equal(nicOf(VM1, '52:54:00:aa:00:01')!.state, 'associated');
+    r = await vdsm('after_vm_destroy');
+    t.equal(r.code, 0, r.stderr);
+    t.equal(nicOf(VM1, '52:54:00:aa:00:01')!.state, 'disassociated');
+
+    r = await vdsm('before_vm_migrate_destination');
+    t.equal(r.code, 0, r.stderr);
+    t.equal(nicOf(VM1, '52:54:00:aa:00:02')!.state, 'pre-associated');
+    r = await vdsm('after_vm_migrate_destination');
+    t.equal(r.code, 0, r.stderr);
+    t.equal(nicOf(VM1, '52:54:00:aa:00:02')!.state, 'associated');
+    r = await vdsm('before_vm_migrate_source');
+    t.equal(r.code, 0);
+    t.equal(nicOf(VM1, '52:54:00:aa:00:02')!.state, 'associated', 'the VM still runs on the source');
+    r = await vdsm('after_vm_migrate_source');
+    t.equal(r.code, 0, r.stderr);
+    t.equal(nicOf(VM1, '52:54:00:aa:00:02')!.state, 'disassociated');
+
+    lldpad.next.push(() => ({ kind: 'timeout', afterMs: 10_000 }));
+    r = await vdsm('before_vm_start');
+    t.equal(r.code, 2, 'vdsm: 2 = failed, stop the other hooks and the start');
+    t.match(r.stderr, /QBG_ERR_VDP_TIMEOUT/);
+
+    const missing = await runScript(join(vdsmDir, 'before_vm_start', '50_qbg'), [], {});
+    t.equal(missing.code, 2);
+    t.match(missing.stderr, /_hook_domxml is not set/);
+  });
+
+  await t.test('qbg down: fail by default, let through when configured; stops never fail', async (t) => {
+    const dead = { QBG_URL: 'http://127.0.0.1:9' }; // discard port: nothing listens
+    let r = await runScript(qemu, ['web1', 'prepare', 'begin', '-'], { stdin: TWO, env: dead });
+    t.equal(r.code, 1);
+    t.match(r.stderr, /qbg at http:\/\/127\.0\.0\.1:9 is not reachable/);
+    t.match(r.stderr, /refused because qbg is down \(onQbgDown=fail/);
+    r = await runScript(qemu, ['web1', 'prepare', 'begin', '-'], { stdin: TWO, env: { ...dead, QBG_HOOK_ON_QBG_DOWN: 'allow' } });
+    t.equal(r.code, 0);
+    t.match(r.stderr, /WITHOUT VSI association \(onQbgDown=allow\)/);
+    r = await runScript(qemu, ['web1', 'stopped', 'end', '-'], { stdin: TWO, env: dead });
+    t.equal(r.code, 0, 'a stop is never refused');
+    r = await runScript(join(vdsmDir, 'before_vm_start', '50_qbg'), [], { env: { ...dead, _hook_domxml: join(dir, 'domxml') } });
+    t.equal(r.code, 2);
+  });
+
+  await t.test('a wrong token is a refusal, not an outage', async (t) => {
+    const r = await runScript(qemu, ['web1', 'prepare', 'begin', '-'], { stdin: TWO, env: { QBG_TOKEN: 'wrong', QBG_HOOK_ON_QBG_DOWN: 'allow' } });
+    t.equal(r.code, 1);
+    t.match(r.stderr, /QBG_ERR_UNAUTHORIZED/);
+  });
+});
