@@ -1,5 +1,6 @@
 // The table of `qbg` subcommands: one line of help each, loaded lazily so `qbg xml` never opens SQLite.
 import type { CliIo } from './io.js';
+import { NIC_HELP } from './nic.js';
 
 export type CommandRunner = (args: string[], io: CliIo) => Promise<number>;
 
@@ -58,6 +59,13 @@ qbg profile export DIR [--all-versions] [--format yaml|json]`,
 qbg lab status --id ID [--json]
 qbg lab down --id ID | --all`,
     load: async () => (await import('./lab.js')).labCommand,
+  },
+  {
+    name: 'nic',
+    usage: 'nic list|show|history|associate|disassociate',
+    summary: 'VM NICs: association state, history, associate/disassociate',
+    help: NIC_HELP,
+    load: async () => (await import('./nic.js')).nicCommand,
   },
   {
     name: 'xml',

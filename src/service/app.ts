@@ -15,7 +15,7 @@ import { healthRoutes } from '../api/health-routes.js';
 import { metricsRoutes } from '../api/metrics-routes.js';
 import { eventsRoutes } from '../api/events-routes.js';
 import { UplinkManager } from './uplink-manager.js';
-import { UplinkDriftWatcher } from './uplink-drift.js';
+import { UplinkDriftWatcher, type DriftCheck } from './uplink-drift.js';
 import { TransitionBus } from './transition-bus.js';
 import { createMetrics, instrumentAssociator, nicCountsFromDb, type QbgMetrics } from './metrics.js';
 import { repoHistory } from './event-log.js';
@@ -89,18 +89,27 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     sweepIntervalMs: config.reconcile.intervalSeconds * 1000,
   });
   const migration = new MigrationService(nics);
+  // A bridge that comes back (its EVB TLV seen again on an uplink) gets the uplink's NICs re-associated at once
+  // instead of waiting for their backoff.
+  const peerSeen = new Map<string, boolean>();
+  drift.on('check', (c: DriftCheck) => {
+    const before = peerSeen.get(c.uplink);
+    peerSeen.set(c.uplink, c.peerEvbSeen);
+    if (before === false && c.peerEvbSeen) void reconciler.bridgeBack(c.uplink).catch(() => undefined);
+  });
 
   const webhooks = new WebhookDispatcher(parseWebhookTargets((config as { webhooks?: unknown }).webhooks ?? []), { metrics });
   const detachWebhooks = webhooks.attach(bus);
 
   const routes: FastifyPluginAsync[] = [
+    // first: its request-duration hook only reaches route groups registered after it
+    metricsRoutes({ metrics }),
     healthRoutes({
       storeOk: () => db.prepare('SELECT 1 AS ok').get() !== undefined,
       lldpadPing: () => associator.ping(),
       uplinks: async () => (await uplinks.listDesired()).map((u) => u.uplink),
       evbUp: async (name) => (await uplinks.status(name)).peerEvbSeen,
     }),
-    metricsRoutes({ metrics }),
     eventsRoutes({ bus, history: repoHistory(nicRepo), metrics }),
     typesRoutes({ types }),
     typedbRoutes({ types }),
@@ -130,6 +139,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     async start() {
       const addresses: string[] = [];
       addresses.push(await app.listen({ host: config.listen.host, port: config.listen.port }));
+      nics.start();
       drift.start();
       // lldpad keeps VSIs in memory only: the first sweep re-associates what qbg says should be associated.
       void reconciler.start().catch((err: unknown) => app.log.warn({ err }, 'reconciler start failed'));
@@ -141,6 +151,8 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       drift.stop();
       await app.close();
       await reconciler.stop();
+      // in-flight associations end on lldpad's answer or their timeout, and are persisted either way
+      await nics.stop();
       detachWebhooks();
       await associator.close();
       db.close();
