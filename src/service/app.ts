@@ -24,6 +24,7 @@ import { NicService } from './nic-service.js';
 import { Reconciler } from './reconciler.js';
 import { MigrationService } from './migration.js';
 import { nicsRoutes } from '../api/nics-routes.js';
+import { uiRoutes } from '../api/ui-routes.js';
 import { WebhookDispatcher, parseWebhookTargets } from './webhooks.js';
 import { Vdp22Client } from '../lldpad/vdp22-client.js';
 import { NetlinkPortProfile, readLldpadPidFile } from '../lldpad/netlink-port.js';
@@ -117,6 +118,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     xmlRoutes({ types }),
     uplinksRoutesFor(uplinks),
     nicsRoutes({ nics, migration, reconciler }),
+    uiRoutes(),
   ];
 
   const app = await buildServer({
