@@ -16,7 +16,9 @@ export interface ServerChild {
 
 export async function startServerChild(args: string[], opts: { timeoutMs?: number } = {}): Promise<ServerChild> {
   const root = await compiledTree();
-  const child = spawn(process.execPath, ['--expose-gc', compiledPath(root, 'bench/serve-child.ts'), ...args], {
+  // QBG_BENCH_CPU_PROF=<dir>: profile the server children (summarise with `npx tsx bench/profile-top.ts <file>`).
+  const prof = process.env.QBG_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.QBG_BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, ['--expose-gc', ...prof, compiledPath(root, 'bench/serve-child.ts'), ...args], {
     cwd: REPO,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, QBG_LAB_SCRIPT: `${REPO}/lldpad/lab.sh` },

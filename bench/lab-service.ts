@@ -1,0 +1,109 @@
+// The end-to-end setting: a lab (station + bridge lldpad, EVB pre-configured), qbg built by createService with
+// the VDP22 client running its helper in the station namespace, and the two ways to associate a NIC that the
+// end-to-end benchmarks compare — qbg's HTTP API and a `vdptool -T -W` per NIC (the idea of bench/transport.ts).
+import { execFile } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
+import type { LabInfo } from '../src/lab/lab.js';
+import { Vdp22Client } from '../src/lldpad/vdp22-client.js';
+import { createService, type QbgService } from '../src/service/app.js';
+import { BENCH_TYPE, benchConfig, nicIdentity, nicParams, withLab, withTempDir } from './common.js';
+
+const execFileP = promisify(execFile);
+
+export interface LabService {
+  lab: LabInfo;
+  netns: string;
+  svc: QbgService;
+  base: string;
+  /** POST /nics/associate for synthetic NIC i; true when the answer says the NIC is stored as associated. */
+  associate(i: number): Promise<boolean>;
+  /** POST /nics/:id/disassociate for synthetic NIC i (clean-up between phases). */
+  disassociate(i: number): Promise<boolean>;
+  /** One `ip netns exec ST vdptool -i s0 -T -W -V assoc -c mode=…` for synthetic NIC i; true when vdptool printed that mode. */
+  vdptool(i: number, mode: 'assoc' | 'deassoc'): Promise<boolean>;
+}
+
+/** Run `count` tasks with at most `width` at once; returns how many resolved true. */
+export async function pool(count: number, width: number, task: (i: number) => Promise<boolean>): Promise<number> {
+  let next = 0;
+  let ok = 0;
+  const worker = async (): Promise<void> => {
+    while (next < count) if (await task(next++)) ok++;
+  };
+  await Promise.all(Array.from({ length: Math.min(width, count) }, worker));
+  return ok;
+}
+
+/** VDP22 answers only after the EVB TLVs were exchanged: probe with a real association (then drop it). */
+async function waitForVdp(netns: string): Promise<void> {
+  const client = new Vdp22Client({ netns });
+  try {
+    const p = nicParams(0xfffff, 's0');
+    const probe = { uplink: 's0', mode: 'assoc' as const, managerId2: p.managerId2, typeId: p.typeId, typeIdVersion: p.typeIdVersion, instanceUuid: randomUUID(), filterFormat: 'vlan-mac' as const, filters: [{ vlan: 0, mac: p.mac }] };
+    for (let i = 0; i < 150; i++) {
+      if ((await client.request(probe)).kind === 'accepted') {
+        await client.request({ ...probe, mode: 'deassoc' });
+        return;
+      }
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`VDP22 did not start on ${netns}/s0 within 30 s`);
+  } finally {
+    await client.close();
+  }
+}
+
+/** Lab + qbg for fn, both torn down afterwards whatever happens. */
+export async function withLabService<T>(fn: (ls: LabService) => Promise<T>): Promise<T> {
+  return withTempDir('lab', (dir) =>
+    withLab({ stationEvb: true }, async (lab) => {
+      const netns = lab.stations[0].netns;
+      await waitForVdp(netns);
+      const base = benchConfig(dir);
+      const svc = await createService({ ...base, lldpad: { ...base.lldpad, transport: 'vdp22', netns } });
+      try {
+        svc.types.create({ ...BENCH_TYPE });
+        const [address] = await svc.start();
+        const vdpUuids = new Map<number, string>();
+        const ls: LabService = {
+          lab,
+          netns,
+          svc,
+          base: address,
+          async associate(i) {
+            const { vmUuid, mac } = nicIdentity(i);
+            const r = await fetch(`${address}/nics/associate`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ vmUuid, mac, uplink: 's0', type: BENCH_TYPE.name, vlan: 0 }),
+            });
+            const body = (await r.json()) as { nic?: { state?: string } };
+            return r.ok && body.nic?.state === 'associated';
+          },
+          async disassociate(i) {
+            const r = await fetch(`${address}/nics/${nicParams(i).id}/disassociate`, { method: 'POST' });
+            await r.arrayBuffer();
+            return r.ok;
+          },
+          async vdptool(i, mode) {
+            const { mac } = nicIdentity(i);
+            let uuid = vdpUuids.get(i);
+            if (!uuid) vdpUuids.set(i, (uuid = randomUUID()));
+            const argv = ['netns', 'exec', netns, 'vdptool', '-i', 's0', '-T', '-W', '-V', 'assoc', '-c', `mode=${mode}`, '-c', 'mgrid2=16',
+              '-c', `typeid=${BENCH_TYPE.typeId}`, '-c', `typeidver=${BENCH_TYPE.typeIdVersion}`, '-c', `uuid=${uuid}`, '-c', 'hints=none', '-c', `filter=0-${mac}`];
+            try {
+              const { stdout } = await execFileP('ip', argv, { timeout: 20_000 });
+              return new RegExp(`mode = ${mode}\\b`).test(stdout); // the printed event may be another VSI's (qbg-notes)
+            } catch {
+              return false;
+            }
+          },
+        };
+        return await fn(ls);
+      } finally {
+        await svc.stop();
+      }
+    }),
+  );
+}
