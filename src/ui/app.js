@@ -80,9 +80,10 @@ async function signIn(token) {
   document.body.dataset.role = state.role;
   for (const el of document.querySelectorAll('.admin-only')) el.hidden = state.role !== 'admin';
   $('#main').hidden = false;
+  // Stream first, then the lists: a transition between the two is replayed onto the list (see loadNics).
+  openEvents();
   await Promise.all([loadUplinks(), loadNics(), loadTypes(), checkReady()]);
   state.readyTimer = setInterval(checkReady, 10_000);
-  openEvents();
   $('#signout').focus();
 }
 
@@ -184,11 +185,15 @@ async function loadNics() {
   const note = $('#nics-note');
   const q = nicFilter();
   q.set('limit', '500');
+  // Transitions that arrive while the list is in flight may be newer than what it read: replay them onto it.
+  const during = [];
+  loadsInFlight.add(during);
   try {
     const data = await api('GET', `/nics?${q}`);
     const items = data.items ?? data.nics ?? [];
     state.nicApi = true;
     state.nics = new Map(items.map((n) => [n.id, n]));
+    for (const e of during) applyTransition(state.nics.get(e.nicId), e);
     note.hidden = !(data.total > items.length);
     note.textContent = `showing ${items.length} of ${data.total} NICs: narrow the filter to see the others`;
   } catch (e) {
@@ -197,6 +202,8 @@ async function loadNics() {
     if (state.nicApi) state.nics.clear();
     note.hidden = false;
     note.textContent = e.status === 404 ? 'this qbg has no NIC list API: showing NICs seen on the live event stream' : `cannot read NICs: ${e.message}`;
+  } finally {
+    loadsInFlight.delete(during);
   }
   renderNics();
 }
@@ -230,8 +237,18 @@ function reloadNicsSoon() {
   reloadTimer = setTimeout(loadNics, 200);
 }
 
+const loadsInFlight = new Set();
+
+function applyTransition(nic, e) {
+  if (!nic) return;
+  Object.assign(nic, { state: e.to, reasonCode: e.reasonCode, reason: e.reason });
+  if (!e.reason) delete nic.reason;
+  if (e.reasonCode === undefined) delete nic.reasonCode;
+}
+
 /** A transition from the event stream: update the row in place, or reload when the NIC is new to the page. */
 function onTransition(e) {
+  for (const during of loadsInFlight) during.push(e);
   const nic = state.nics.get(e.nicId);
   $('#live').textContent = `NIC ${e.mac} of VM ${e.vmUuid}: ${e.from} → ${e.to}${e.reason ? `, ${e.reason}` : ''}`;
   if (!nic) {
@@ -241,8 +258,7 @@ function onTransition(e) {
     renderNics();
     if (state.nicApi) reloadNicsSoon();
   } else {
-    Object.assign(nic, { state: e.to, reasonCode: e.reasonCode, reason: e.reason });
-    if (!e.reason && e.reasonCode === undefined) delete nic.reason;
+    applyTransition(nic, e);
     $(`[data-nic="${CSS.escape(e.nicId)}"]`)?.replaceWith(nicRow(nic));
   }
   if (state.historyOf === e.nicId) appendHistory([e]);
@@ -285,8 +301,12 @@ function openEvents() {
   for (const kind of ['lldpad-unreachable', 'lldpad-reachable', 'lldpad-restarted', 'reconcile-started', 'reconcile-finished', 'uplink-drift']) {
     es.addEventListener(kind, (m) => onNotice(JSON.parse(m.data)));
   }
-  es.addEventListener('open', () => document.body.setAttribute('data-live', 'yes'));
-  es.addEventListener('error', () => document.body.setAttribute('data-live', 'no'));
+  const live = (on) => {
+    document.body.dataset.live = on ? 'yes' : 'no';
+    $('#live-status').textContent = on ? 'live' : 'reconnecting…';
+  };
+  es.addEventListener('open', () => live(true));
+  es.addEventListener('error', () => live(false)); // EventSource reconnects by itself and resumes by event id
 }
 
 function onNotice(n) {

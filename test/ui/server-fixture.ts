@@ -1,9 +1,6 @@
 // A running qbg for the browser tests: the real route plugins with real dependencies (SQLite store, type
 // service, NIC service on our Vdp22Client talking to a lab's station lldpad, the transition bus, the uplink
 // manager reading lldpad with lldptool), listening on 127.0.0.1:0 with an admin and a monitor token.
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { buildServer } from '../../src/api/server.js';
 import { typesRoutes } from '../../src/api/types-routes.js';
@@ -11,6 +8,7 @@ import { uplinksRoutesFor } from '../../src/api/uplinks-routes.js';
 import { eventsRoutes } from '../../src/api/events-routes.js';
 import { healthRoutes } from '../../src/api/health-routes.js';
 import { uiRoutes } from '../../src/api/ui-routes.js';
+import { nicsRoutes } from '../../src/api/nics-routes.js';
 import { openDatabase } from '../../src/store/db.js';
 import { NicRepo } from '../../src/store/nic-repo.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
@@ -30,8 +28,6 @@ export interface QbgUnderTest {
   nics: NicService;
   bus: TransitionBus;
   uplinks: UplinkManager;
-  /** Whether the NIC API (src/api/nics-routes.ts) was there to register. */
-  nicApi: boolean;
   close(): Promise<void>;
 }
 
@@ -41,22 +37,6 @@ export interface FixtureOptions {
   uplink: { name: string; netns: string };
   /** Desired EVB settings of that uplink (PUT /uplinks body); default: the defaults. */
   evb?: Record<string, unknown>;
-}
-
-const NICS_ROUTES = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'src', 'api', 'nics-routes.ts');
-
-/**
- * The NIC routes are written by another engineer at the same time as this test: register them when the file
- * exists (factory nicsRoutes({ nics, migration })). Loaded by
- * path, not imported, so this file type-checks and runs while that one is not committed yet.
- */
-async function nicRoutesPlugin(deps: { nics: NicService; migration: MigrationService }): Promise<FastifyPluginAsync | undefined> {
-  if (!existsSync(NICS_ROUTES)) return undefined;
-  const mod = (await import(pathToFileURL(NICS_ROUTES).href)) as Record<string, unknown>;
-  const factory = Object.entries(mod).find(([k, v]) => /^nics?Routes/.test(k) && typeof v === 'function')?.[1] as
-    | ((d: unknown) => FastifyPluginAsync)
-    | undefined;
-  return factory?.(deps);
 }
 
 export async function startQbg(opts: FixtureOptions): Promise<QbgUnderTest> {
@@ -69,7 +49,6 @@ export async function startQbg(opts: FixtureOptions): Promise<QbgUnderTest> {
   const uplinks = new UplinkManager({ store: new MemoryUplinkConfigStore() });
   await uplinks.put(opts.uplink.name, { netns: opts.uplink.netns, ...opts.evb });
 
-  const nicPlugin = await nicRoutesPlugin({ nics, migration: new MigrationService(nics) });
   const routes: FastifyPluginAsync[] = [
     healthRoutes({
       storeOk: () => db.prepare('SELECT 1 AS ok').get() !== undefined,
@@ -80,8 +59,8 @@ export async function startQbg(opts: FixtureOptions): Promise<QbgUnderTest> {
     eventsRoutes({ bus, history: repoHistory(repo), heartbeatMs: 5000 }),
     typesRoutes({ types }),
     uplinksRoutesFor(uplinks),
+    nicsRoutes({ nics, migration: new MigrationService(nics) }),
     uiRoutes(),
-    ...(nicPlugin ? [nicPlugin] : []),
   ];
   const app = await buildServer({ tokens: { admin: [TOKENS.admin], hook: [], monitor: [TOKENS.monitor] }, logLevel: 'silent', routes });
   const url = (await app.listen({ host: '127.0.0.1', port: 0 })).replace('localhost', '127.0.0.1');
@@ -92,7 +71,6 @@ export async function startQbg(opts: FixtureOptions): Promise<QbgUnderTest> {
     nics,
     bus,
     uplinks,
-    nicApi: nicPlugin !== undefined,
     async close() {
       await app.close();
       await nics.stop();
