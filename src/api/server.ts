@@ -1,6 +1,6 @@
 // The HTTP service shell: fastify with typebox schemas (validate input, serialise output, document the API at
 // /docs from one source), one error format from the catalogue, role checks, then the route groups.
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyError } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyError, type FastifyReply } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -58,6 +58,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel ?? 'info' },
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, verbose: true } },
+    // the router answers bad percent-encoding (400) and path parameters over 100 characters (414) itself,
+    // bypassing the error handler: give them the catalogue's shape too
+    frameworkErrors: (err, _req, reply) => {
+      const e = new QbgError('QBG_ERR_BAD_REQUEST', err.message, { field: 'url' });
+      (reply as FastifyReply).status(err.statusCode ?? 400).type('application/json').send(JSON.stringify({ ...e.toJSON(), statusCode: err.statusCode ?? 400 }));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler((err: FastifyError | QbgError | Error, req, reply) => {

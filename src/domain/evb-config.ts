@@ -2,7 +2,7 @@
 // comparison with what lldpad actually runs. Pure: no I/O. The ranges are lldpad's (openlldp lldp_evb22_cmds.c:
 // ecpretries 0–7, the exponents ecprte/vdprwd/vdprka 0–31) which are the field widths of the 802.1Qbg-2012 EVB TLV
 // (D.2.13: R 3 bits, RTE/RWD/RKA 5 bits).
-import { fieldError, qbgError } from './errors.js';
+import { fieldError } from './errors.js';
 
 export const LLDP_ADMIN_STATUSES = ['rx', 'tx', 'rxtx', 'disabled'] as const;
 export type LldpAdminStatus = (typeof LLDP_ADMIN_STATUSES)[number];
@@ -138,7 +138,7 @@ export function parseUplinkConfig(input: unknown, uplinkFromPath?: string): Upli
   if (uplinkFromPath !== undefined) {
     uplink = parseUplinkName(uplinkFromPath, 'name');
     if (o.uplink !== undefined && o.uplink !== uplink)
-      throw qbgError('QBG_ERR_BAD_REQUEST', `uplink in the body (${String(o.uplink)}) differs from the name in the path (${uplink})`);
+      throw fieldError('uplink', 'QBG_ERR_BAD_REQUEST', `uplink in the body (${String(o.uplink)}) differs from the name in the path (${uplink})`);
   } else {
     if (o.uplink === undefined) throw fieldError('uplink', 'QBG_ERR_FIELD_REQUIRED', 'uplink');
     uplink = parseUplinkName(o.uplink);

@@ -5,7 +5,7 @@
 // The instance UUID is the same on both hosts (derived from VM UUID + MAC), so the bridge sees one VSI move.
 import { qbgError } from '../domain/errors.js';
 import { parseUuid } from '../domain/identifiers.js';
-import type { Nic, NicAssociationInput } from '../domain/nic.js';
+import { parseNicAssociation, type Nic, type NicAssociationInput } from '../domain/nic.js';
 import { HELD_STATES } from '../domain/nic-state.js';
 import type { NicAnswer, NicService } from './nic-service.js';
 
@@ -31,11 +31,15 @@ export class MigrationService {
   async prepare(vmUuidIn: string, nics: MigrationNicInput[]): Promise<MigrationStepResult> {
     const vmUuid = parseUuid(vmUuidIn, 'vmUuid');
     if (!Array.isArray(nics) || nics.length === 0) throw qbgError('QBG_ERR_FIELD_REQUIRED', 'nics (at least one NIC)');
+    // a malformed NIC is refused before lldpad is asked anything
+    for (const n of nics) parseNicAssociation({ ...n, vmUuid, mode: 'preassoc' });
     const answers = await Promise.allSettled(nics.map((n) => this.nics.associate({ ...n, vmUuid, mode: 'preassoc' }, { cause: 'migration-prepare' })));
     const refused = answers.find((a) => a.status === 'rejected');
     if (refused) {
-      // bad input for one NIC: undo the others and report the input error as it is
-      await this.rollback(vmUuid);
+      // bad input for one NIC: undo the others OF THIS REQUEST (not every NIC of the VM: it may run here) and
+      // report the input error as it is
+      const mine = answers.flatMap((a) => (a.status === 'fulfilled' ? [a.value.nic.id] : []));
+      await Promise.all(mine.map((id) => this.nics.disassociate(id, { cause: 'migration-rollback' })));
       throw (refused as PromiseRejectedResult).reason;
     }
     const result = this.result(vmUuid, 'prepare', answers.map((a) => (a as PromiseFulfilledResult<NicAnswer>).value.nic));
