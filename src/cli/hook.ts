@@ -71,7 +71,7 @@ export async function hookCommand(args: string[], io: CliIo): Promise<number> {
     [
       ...scripts.map((s) => `${s.replaced ? 'replaced' : 'wrote'} ${s.path}`),
       `hook config ${configPath}`,
-      libvirt && !p.flags['drop-in'] ? 'libvirt reads /etc/libvirt/hooks/qemu when libvirtd starts: restart libvirtd once' : '',
+      libvirt && !p.flags['drop-in'] ? 'libvirt looks for its qemu hook when libvirtd starts: restart libvirtd once' : '',
     ]
       .filter(Boolean)
       .join('\n'),

@@ -35,6 +35,8 @@ export class QbgMetrics {
   private readonly sseClients: Gauge;
   /** States seen at the last scrape: a state that drops to zero NICs must read 0, not vanish. */
   private readonly knownStates = new Set<string>();
+  /** Asked at scrape time so qbg_lldpad_up is right even before any lldpad notice (set by instrumentAssociator). */
+  private lldpadProbe?: () => Promise<{ ok: boolean }>;
 
   constructor(opts: MetricsOptions = {}) {
     const registers = [this.registry];
@@ -72,7 +74,27 @@ export class QbgMetrics {
       registers,
     });
     this.lldpadRestarts = new Counter({ name: 'qbg_lldpad_restarts_total', help: 'lldpad restarts noticed (its pid changed)', registers });
-    this.lldpadUp = new Gauge({ name: 'qbg_lldpad_up', help: '1 while lldpad answers, 0 after it stopped answering', registers });
+    const self = this;
+    this.lldpadUp = new Gauge({
+      name: 'qbg_lldpad_up',
+      help: '1 while lldpad answers a ping, else 0',
+      registers,
+      async collect() {
+        if (!self.lldpadProbe) return; // fed by lldpad notices only
+        let timer: NodeJS.Timeout | undefined;
+        try {
+          const r = await Promise.race([
+            self.lldpadProbe(),
+            new Promise<{ ok: boolean }>((resolve) => (timer = setTimeout(() => resolve({ ok: false }), 1000))),
+          ]);
+          this.set(r.ok ? 1 : 0);
+        } catch {
+          this.set(0);
+        } finally {
+          clearTimeout(timer);
+        }
+      },
+    });
     this.reconcileRuns = new Counter({ name: 'qbg_reconcile_runs_total', help: 'Reconciler runs finished', registers });
     this.uplinkDrift = new Counter({ name: 'qbg_uplink_drift_total', help: 'Uplinks found with EVB configuration differing from the desired one', registers });
     this.httpSeconds = new Histogram({
@@ -161,6 +183,11 @@ export class QbgMetrics {
     }
   }
 
+  /** Ping lldpad at every scrape for qbg_lldpad_up (a ping over lldpad's client socket costs ~0.1 ms). */
+  setLldpadProbe(probe: () => Promise<{ ok: boolean }>): void {
+    this.lldpadProbe = probe;
+  }
+
   attach(bus: TransitionBus): () => void {
     return bus.subscribe((e) => this.observeEvent(e));
   }
@@ -181,6 +208,7 @@ export function createMetrics(opts: MetricsOptions = {}): QbgMetrics {
  */
 export function instrumentAssociator(inner: VsiAssociator, metrics: QbgMetrics): VsiAssociator {
   inner.onEvent((e) => metrics.observeVsiLoss(e.kind));
+  metrics.setLldpadProbe(() => inner.ping());
   return {
     async request(req, opts) {
       const outcome = await inner.request(req, opts);

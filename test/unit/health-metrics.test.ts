@@ -106,6 +106,7 @@ t.test('metrics: own registry, NIC gauge, bus counters, VDP outcomes, HTTP durat
     { kind: 'timeout', afterMs: 10_000 },
     { kind: 'transport-error', message: 'ECONNREFUSED' },
   ];
+  let lldpadAnswers = true;
   const transport: VsiAssociator = {
     request: async () => outcomes.shift()!,
     query: async () => undefined,
@@ -113,7 +114,7 @@ t.test('metrics: own registry, NIC gauge, bus counters, VDP outcomes, HTTP durat
       eventListeners.push(l);
       return () => {};
     },
-    ping: async () => ({ ok: true }),
+    ping: async () => ({ ok: lldpadAnswers }),
     close: async () => {},
   };
   const associator = instrumentAssociator(transport, metrics);
@@ -158,6 +159,11 @@ t.test('metrics: own registry, NIC gauge, bus counters, VDP outcomes, HTTP durat
   t.equal(sample(text, 'qbg_reconcile_runs_total'), 2);
   t.equal(sample(text, 'qbg_http_request_duration_seconds_count{method="GET",route="/nics/:id",status_code="200"}'), 2, 'labelled by route pattern');
   t.equal(sample(text, 'qbg_process_cpu_seconds_total'), undefined, 'process metrics off as asked');
+
+  t.equal(sample(text, 'qbg_lldpad_up'), 1, 'pinged at scrape time');
+  lldpadAnswers = false;
+  text = (await app.inject({ url: '/metrics', headers: { authorization: 'Bearer mon' } })).body;
+  t.equal(sample(text, 'qbg_lldpad_up'), 0);
 
   counts = { associated: 2 };
   text = (await app.inject({ url: '/metrics', headers: { authorization: 'Bearer mon' } })).body;
