@@ -62,7 +62,9 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     // bypassing the error handler: give them the catalogue's shape too
     frameworkErrors: (err, _req, reply) => {
       const e = new QbgError('QBG_ERR_BAD_REQUEST', err.message, { field: 'url' });
-      (reply as FastifyReply).status(err.statusCode ?? 400).type('application/json').send(JSON.stringify({ ...e.toJSON(), statusCode: err.statusCode ?? 400 }));
+      // the reply here is typed for the router's generic route, not ours: send raw JSON
+      const raw = reply as unknown as { status(code: number): { type(t: string): { send(body: string): unknown } } };
+      raw.status(err.statusCode ?? 400).type('application/json').send(JSON.stringify({ ...e.toJSON(), statusCode: err.statusCode ?? 400 }));
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
