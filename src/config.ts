@@ -30,6 +30,8 @@ export interface QbgConfig {
     transport: 'vdp22' | 'netlink';
     /** Where lldpad writes its pid (netlink path sends to it). */
     pidFile: string;
+    /** VDP22 requests handed to lldpad at once (more queue in qbg). 1 is safe on a busy host: see docs/transport.md. */
+    maxInFlight: number;
   };
   /** Desired EVB configuration per uplink (see src/domain/evb-config.ts); validated by the uplink manager. */
   uplinks: unknown[];
@@ -49,7 +51,7 @@ export function defaultConfig(): QbgConfig {
     logLevel: 'info',
     tokens: { admin: [], hook: [], monitor: [] },
     remotes: [],
-    lldpad: { transport: 'vdp22', pidFile: '/var/run/lldpad.pid' },
+    lldpad: { transport: 'vdp22', pidFile: '/var/run/lldpad.pid', maxInFlight: 1 },
     uplinks: [],
     reconcile: { intervalSeconds: 30, concurrency: 16 },
     limits: { bodyBytes: 1024 * 1024, xmlBytes: 1024 * 1024, xmlDepth: 64 },
@@ -109,6 +111,9 @@ function validate(c: QbgConfig): QbgConfig {
   }
   if (!Number.isInteger(c.listen.port) || c.listen.port < 0 || c.listen.port > 65535) {
     throw qbgError('QBG_ERR_CONFIG', 'listen.port', `must be an integer 0–65535, got ${String(c.listen.port)}`);
+  }
+  if (!Number.isInteger(c.lldpad.maxInFlight) || c.lldpad.maxInFlight < 1 || c.lldpad.maxInFlight > 256) {
+    throw qbgError('QBG_ERR_CONFIG', 'lldpad.maxInFlight', `must be an integer 1–256, got ${String(c.lldpad.maxInFlight)}`);
   }
   for (const r of c.remotes) {
     if (!isObject(r) || typeof r.name !== 'string' || typeof r.url !== 'string') {

@@ -57,7 +57,7 @@ function createAssociator(config: QbgConfig): VsiAssociator {
     return new NetlinkPortProfile({ lldpadPid: () => readLldpadPidFile(config.lldpad.pidFile) });
   }
   // The client socket helper is started lazily by the client; watch lldpad so a restart is noticed between commands.
-  return new Vdp22Client({ netns: config.lldpad.netns, watchIntervalMs: 1000 });
+  return new Vdp22Client({ netns: config.lldpad.netns, watchIntervalMs: 1000, maxInFlight: config.lldpad.maxInFlight });
 }
 
 export async function createService(config: QbgConfig, overrides: ServiceOverrides = {}): Promise<QbgService> {
