@@ -66,7 +66,10 @@ function parseVlanRanges(v: unknown, field = 'allowedVlans'): VlanRange[] {
   const ranges = items.map((item, i): VlanRange => {
     const f = `${field}[${i}]`;
     if (typeof item === 'string' && item.includes('-')) {
-      const [a, b] = item.split('-', 2);
+      // split('-', 2) would read "100-110-4000" as 100-110: a third part is a typo, not something to drop
+      const parts = item.split('-');
+      if (parts.length !== 2) throw fieldError(f, 'QBG_ERR_FIELD_TYPE', f, 'a range low-high with low ≤ high', item);
+      const [a, b] = parts;
       const from = parseVlan(a.trim(), f);
       const to = parseVlan(b.trim(), f);
       if (from > to) throw fieldError(f, 'QBG_ERR_FIELD_TYPE', f, 'a range low-high with low ≤ high', item);

@@ -73,7 +73,13 @@ export function parseProfileSource(src: ProfileSource): ImportItem {
   if (bad) {
     throw problem(file, lc.linePos(bad.pos[0]).line, bad.message.split('\n')[0]);
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 10 });
+  let value: unknown;
+  try {
+    value = doc.toJS({ maxAliasCount: 10 });
+  } catch (e) {
+    // the yaml package throws (not reports) an alias bomb or an alias without its anchor: still the file's fault
+    throw problem(file, undefined, (e as Error).message.split('\n')[0]);
+  }
   if (value === null || value === undefined) throw problem(file, undefined, 'file is empty: expected one VSI type (name, typeId, typeIdVersion, managerId…)');
   const lineOf = (field: string) => lineOfField(doc.contents as Node | null, lc, field);
   let spec: VsiTypeSpec;
