@@ -28,7 +28,8 @@ export function parseArgs(argv: string[], spec: Record<string, FlagSpec>): Parse
     }
     const eq = a.indexOf('=');
     const name = a.slice(2, eq === -1 ? undefined : eq);
-    const s = spec[name];
+    // own keys only: `--constructor` or `--toString` must not find Object.prototype's members
+    const s = Object.hasOwn(spec, name) ? spec[name] : undefined;
     if (!s) throw new UsageError(`unknown option --${name} (allowed: ${Object.keys(spec).map((k) => `--${k}`).join(', ') || 'none'})`);
     let value: string | boolean = true;
     if (s.value) {
