@@ -145,6 +145,8 @@ export class NicService {
   async reconcile(id: string, cause = 'reconcile'): Promise<{ check: NicCheck; answer?: NicAnswer }> {
     this.require(id);
     return this.enqueue(id, async () => {
+      // A NIC a killed qbg left "-ing" must be settled first, or asking again is an illegal transition.
+      this.settleLeftover(id);
       const check = await this.checkNow(id, cause);
       const nic = check.nic;
       const want = nic.desiredMode;
@@ -204,11 +206,7 @@ export class NicService {
   }
 
   private async run(id: string, params: NicParams | undefined, mode: VdpRequestMode, cause: string): Promise<NicAnswer> {
-    let nic = this.repo.get(id);
-    if (nic && IN_FLIGHT_STATES.includes(nic.state)) {
-      // Only a previous qbg process can have left a request out (this one serialises per NIC): its answer is lost.
-      nic = this.apply(id, { event: 'answer-error', cause: 'recovery', reason: 'qbg stopped before lldpad answered' }).nic;
-    }
+    const nic = this.settleLeftover(id);
     if (mode === 'deassoc') {
       if (!nic) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
       if (nic.state === 'disassociated' || nic.state === 'new') return { nic, asked: false };
@@ -221,6 +219,14 @@ export class NicService {
       if (dropped.nic.state !== 'disassociated') return dropped;
     }
     return this.exchange(id, p, mode, cause);
+  }
+
+  /** Runs inside the NIC's queue. Only a previous qbg process can have left a request out (this one serialises
+   *  per NIC): its answer is lost, so record it as failed; a check or a new request decides what follows. */
+  private settleLeftover(id: string): Nic | undefined {
+    const nic = this.repo.get(id);
+    if (!nic || !IN_FLIGHT_STATES.includes(nic.state)) return nic;
+    return this.apply(id, { event: 'answer-error', cause: 'recovery', reason: 'qbg stopped before lldpad answered' }).nic;
   }
 
   /** Persist the request ("-ing"), ask lldpad, persist what it answered. */
