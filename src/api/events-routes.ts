@@ -132,21 +132,38 @@ export function eventsRoutes(deps: EventsRouteDeps): FastifyPluginAsync {
 
         let lastSeq = resumeAfter ?? -1;
         let closed = false;
-        const send = (e: QbgEvent): void => {
-          if (closed || !matches(filter, e)) return;
+        /** Write one event; false when the socket buffer is full (the replay then waits for 'drain'). */
+        const send = (e: QbgEvent): boolean => {
+          if (closed || res.writableEnded || !matches(filter, e)) return true;
           if (e.kind === 'nic-transition') {
-            if (e.seq <= lastSeq) return; // already sent by the replay
+            if (e.seq <= lastSeq) return true; // already sent by the replay
             lastSeq = e.seq;
           }
-          res.write(formatSse(e));
+          return res.write(formatSse(e));
+        };
+        const sendLive = (e: QbgEvent): void => {
+          send(e);
           // A client that does not read would make us buffer without bound: drop it, it will resume by id.
           if (res.writableLength > maxBuffered) res.end();
         };
+        const drained = () =>
+          new Promise<void>((resolve) => {
+            const done = () => {
+              res.off('drain', done);
+              res.off('close', done);
+              resolve();
+            };
+            res.on('drain', done);
+            res.on('close', done);
+          });
 
         // Subscribe before replaying, hold live events until the replay is done, so nothing falls in between.
         let pending: QbgEvent[] | undefined = [];
-        const unsubscribe = deps.bus.subscribe((e) => (pending ? pending.push(e) : send(e)));
-        const heartbeat = setInterval(() => res.write(': heartbeat\n\n'), heartbeatMs);
+        const unsubscribe = deps.bus.subscribe((e) => (pending ? pending.push(e) : sendLive(e)));
+        const heartbeat = setInterval(() => {
+          if (!res.writableEnded) res.write(': heartbeat\n\n');
+        }, heartbeatMs);
+        res.on('error', (err) => req.log.debug({ err }, 'event stream closed with an error'));
         res.on('close', () => {
           closed = true;
           clearInterval(heartbeat);
@@ -160,8 +177,9 @@ export function eventsRoutes(deps: EventsRouteDeps): FastifyPluginAsync {
             for (;;) {
               const page = await deps.history.historySince(lastSeq, pageSize);
               for (const e of page) {
-                if (matches(filter, e)) send(e);
-                else lastSeq = Math.max(lastSeq, e.seq);
+                if (!matches(filter, e)) lastSeq = Math.max(lastSeq, e.seq);
+                // a long replay goes at the client's pace instead of piling up in memory
+                else if (!send(e) && !closed) await drained();
               }
               if (page.length < pageSize || closed) break;
               lastSeq = Math.max(lastSeq, page[page.length - 1].seq);
@@ -175,7 +193,7 @@ export function eventsRoutes(deps: EventsRouteDeps): FastifyPluginAsync {
         }
         const held = pending;
         pending = undefined;
-        for (const e of held) send(e);
+        for (const e of held) sendLive(e);
       },
     );
   };

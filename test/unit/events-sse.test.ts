@@ -122,7 +122,13 @@ const VM_B = '22222222-2222-4222-8222-222222222222';
 
 async function start(
   t: { teardown(fn: () => unknown): void },
-  opts: { tokens?: { admin: string[]; hook: string[]; monitor: string[] }; heartbeatMs?: number; replayPageSize?: number; history?: TransitionHistory } = {},
+  opts: {
+    tokens?: { admin: string[]; hook: string[]; monitor: string[] };
+    heartbeatMs?: number;
+    replayPageSize?: number;
+    maxBufferedBytes?: number;
+    history?: TransitionHistory;
+  } = {},
 ) {
   const bus = new TransitionBus();
   let history = opts.history;
@@ -135,7 +141,7 @@ async function start(
   const app = await buildServer({
     logLevel: 'silent',
     tokens: opts.tokens,
-    routes: [eventsRoutes({ bus, history, heartbeatMs: opts.heartbeatMs ?? 60_000, replayPageSize: opts.replayPageSize, metrics })],
+    routes: [eventsRoutes({ bus, history, heartbeatMs: opts.heartbeatMs ?? 60_000, replayPageSize: opts.replayPageSize, maxBufferedBytes: opts.maxBufferedBytes, metrics })],
   });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
@@ -270,4 +276,55 @@ t.test('replay from the persisted NIC history (store rows as transitions)', asyn
   const later = await open(`/events?since=${a.entry.seq}`);
   await later.count(1);
   t.equal(later.events[0].id, String(b.entry.seq), 'only what follows the given id');
+});
+
+t.test('a long replay follows the pace of the client instead of tripping the slow-client limit', async (t) => {
+  const ring = new RingBufferHistory(50_000);
+  const first = seq + 1;
+  for (let i = 0; i < 20_000; i++) ring.record(transition(i % 2 ? VM_A : VM_B, `52:54:00:00:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`));
+  const { bus, open } = await start(t, { history: ring, replayPageSize: 500, maxBufferedBytes: 64 * 1024 });
+  const r = await open('/events?since=0');
+  const live = transition(VM_A, '52:54:00:ff:ff:ff');
+  bus.publish(live);
+  await r.count(20_001);
+  t.equal(r.events.length, 20_001);
+  t.equal(r.events[0].id, String(first));
+  t.equal(r.events[19_999].id, String(first + 19_999));
+  t.equal(r.events[20_000].id, String(live.seq), 'the live event after the whole replay');
+  t.equal(r.ended, false, 'still connected');
+});
+
+t.test('a client that stops reading is dropped (it resumes by id), without disturbing the others', async (t) => {
+  const { bus, base, open, metrics } = await start(t, { maxBufferedBytes: 16 * 1024 });
+  const reader = await open('/events');
+  // a stalled client: connected, subscribed, never reads
+  const stalled = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    const req = http.get(`${base}/events`, (res) => {
+      res.pause();
+      resolve(res);
+    });
+    req.on('error', reject);
+    t.teardown(() => req.destroy());
+  });
+  await new Promise((r) => setTimeout(r, 50)); // the server has written "retry:" and subscribed
+  const burst: NicTransition[] = [];
+  // steady traffic (a few events per turn of the event loop): the reading client keeps up, the stalled one cannot
+  for (let i = 0; i < 20_000; i++) {
+    const e = transition(VM_A, '52:54:00:00:00:21');
+    burst.push(e);
+    bus.publish(e);
+    if (i % 20 === 19) await new Promise((r) => setImmediate(r));
+  }
+  await reader.count(20_000);
+  t.equal(reader.events.at(-1)!.id, String(burst.at(-1)!.seq), 'the reading client got everything');
+  const ended = new Promise<void>((resolve) => {
+    stalled.on('end', () => resolve());
+    stalled.on('close', () => resolve());
+  });
+  stalled.resume();
+  stalled.on('data', () => {});
+  await ended;
+  t.pass('the stalled stream was ended by the server');
+  const text = (await metrics.exposition()).body;
+  t.match(text, /qbg_event_stream_clients 1\n/, 'only the reading client is left');
 });
