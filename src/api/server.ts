@@ -4,7 +4,7 @@ import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyErr
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import { isQbgError, QbgError } from '../domain/errors.js';
+import { isQbgError, qbgError, QbgError } from '../domain/errors.js';
 import { registerAuth, type TokenConfig } from './auth.js';
 
 export interface RegisteredRoute {
@@ -53,6 +53,12 @@ function validationToQbg(err: FastifyError): QbgError {
   return new QbgError(code, message, { field });
 }
 
+/** SQLite refusing writes (disk full, read-only file or mount): the operator must act, a retry later may work. */
+function storeUnwritable(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_READONLY'));
+}
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel ?? 'info' },
@@ -71,6 +77,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.setErrorHandler((err: FastifyError | QbgError | Error, req, reply) => {
     let e: QbgError;
     if (isQbgError(err)) e = err;
+    else if (storeUnwritable(err)) e = qbgError('QBG_ERR_STORE_READONLY', `${(err as { code: string }).code}: ${err.message}`);
     else if ((err as FastifyError).validation) e = validationToQbg(err as FastifyError);
     else if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
       const fe = err as FastifyError;
