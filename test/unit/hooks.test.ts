@@ -21,6 +21,8 @@ import { hookCommand } from '../../src/cli/hook.js';
 import { HOOK_MARKER } from '../../src/hooks/install.js';
 import { libvirtStep, vdsmStep, VDSM_HOOKS } from '../../src/hooks/plan.js';
 import { readHookDomain } from '../../src/hooks/domain-nics.js';
+import { runHook } from '../../src/hooks/run-hook.js';
+import { createServer, type Socket } from 'node:net';
 import type { CliIo } from '../../src/cli/io.js';
 import type { VsiAssociator, VsiEvent, VsiOutcome, VsiRequest, VsiStatus } from '../../src/domain/vsi-request.js';
 
@@ -264,6 +266,36 @@ t.test('installed hooks run as processes against a running qbg', async (t) => {
     t.equal(r.code, 0, 'a stop is never refused');
     r = await runScript(join(vdsmDir, 'before_vm_start', '50_qbg'), [], { env: { ...dead, _hook_domxml: join(dir, 'domxml') } });
     t.equal(r.code, 2);
+  });
+
+  await t.test('a qbg that accepts but never answers counts as down after the connect time limit', async (t) => {
+    const sockets = new Set<Socket>();
+    const silent = createServer((s) => sockets.add(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    t.teardown(() => {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    });
+    const env = { QBG_URL: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`, QBG_HOOK_CONNECT_TIMEOUT_MS: '300' };
+    const r = await runScript(qemu, ['web1', 'prepare', 'begin', '-'], { stdin: TWO, env });
+    t.equal(r.code, 1);
+    t.match(r.stderr, /no answer within 300 ms/);
+  });
+
+  await t.test("type='network' NICs need defaultUplink (in process: runHook with the same qbg)", async (t) => {
+    const vm = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d04';
+    const xml = `<domain type='kvm'><name>net1</name><uuid>${vm}</uuid>
+      <metadata><qbg:nics xmlns:qbg="https://qbg.example/xmlns/1"><qbg:nic mac="52:54:00:dd:00:01" profile="db"/></qbg:nics></metadata>
+      <devices><interface type='network'><mac address='52:54:00:dd:00:01'/><source network='vepa-net'/><vlan><tag id='200'/></vlan></interface></devices></domain>`;
+    const lines: string[] = [];
+    const base = { url, token: 'hook-token', onQbgDown: 'fail' as const, connectTimeoutMs: 2000, requestTimeoutMs: 5000 };
+    const step = libvirtStep('prepare', 'begin');
+    let code = await runHook({ label: 'test', step, domainXml: () => xml, config: base, failCode: 1, stderr: (l) => lines.push(l) });
+    t.equal(code, 1);
+    t.match(lines.join('\n'), /52:54:00:dd:00:01: no uplink: a type='network' NIC names no <source dev>; set defaultUplink/);
+    code = await runHook({ label: 'test', step, domainXml: () => xml, config: { ...base, defaultUplink: 'eth7' }, failCode: 1, stderr: (l) => lines.push(l) });
+    t.equal(code, 0, lines.join('\n'));
+    t.match(nicOf(vm, '52:54:00:dd:00:01'), { state: 'associated', uplink: 'eth7', vlan: 200 });
   });
 
   await t.test('a wrong token is a refusal, not an outage', async (t) => {
