@@ -7,7 +7,7 @@ import { buildServer } from '../../src/api/server.js';
 import { xmlRoutes } from '../../src/api/xml-routes.js';
 import { decodeEntities, parseXmlDocument, XML_LIMITS } from '../../src/libvirt/xml-read.js';
 import { fixtureTypes } from '../fixtures/libvirt/types.js';
-import { checkRefusal, hostileXmlArb, nastyJson, nastyString, RUNS } from './arbitraries.js';
+import { badBodyArb, checkRefusal, hostileXmlArb, nastyJson, nastyString, RUNS } from './arbitraries.js';
 
 const app = await buildServer({ routes: [xmlRoutes({ types: fixtureTypes() })], logLevel: 'silent' });
 t.teardown(() => app.close());
@@ -76,6 +76,32 @@ t.test('POST /xml/rewrite: random JSON bodies and query strings are a catalogue 
     { numRuns: RUNS },
   );
   t.pass(`${RUNS} bodies`);
+});
+
+t.test('generation routes (/xml/interface, /xml/interface-network, /xml/network): random bodies are a catalogue 4xx naming a field', async (t) => {
+  const vm = '8c6f9e6e-2d0b-4a4e-9b3e-0e5f1f2a3b4c';
+  const mac = '52:54:00:12:34:56';
+  const valid = {
+    '/xml/interface': { profile: 'web-tier', version: 1, uplink: 'eth0', mac, vmUuid: vm, mode: 'vepa', model: 'virtio' },
+    '/xml/interface-network': { network: 'vepa-net', portgroup: 'web', mac, model: 'virtio', vmUuid: vm, profile: 'web-tier', version: 2 },
+    '/xml/network': { name: 'vepa-net', uuid: vm, uplinks: ['eth0', 'eth1'], portgroups: [{ name: 'web', profile: 'web-tier', version: 2, default: true }] },
+  };
+  for (const [url, body] of Object.entries(valid)) {
+    const ok = await app.inject({ method: 'POST', url, payload: body });
+    t.equal(ok.statusCode, 200, `${url} accepts the valid body: ${ok.body.slice(0, 200)}`);
+  }
+  let refused = 0;
+  await fc.assert(
+    fc.asyncProperty(
+      fc.oneof(...Object.entries(valid).map(([url, body]) => badBodyArb(body).map((payload) => ({ url, payload })))),
+      async ({ url, payload }) => {
+        const r = await app.inject({ method: 'POST', url, payload: JSON.stringify(payload) ?? 'null', headers: { 'content-type': 'application/json' } });
+        if (checkRefusal(r, `${url} ${JSON.stringify(payload)?.slice(0, 200)}`, { needField: true })) refused++;
+      },
+    ),
+    { numRuns: RUNS },
+  );
+  t.ok(refused > RUNS / 2, `${refused} of ${RUNS} refused with a field`);
 });
 
 t.test('declared limits hold: size 413 before parsing, depth and node count 413', async (t) => {
