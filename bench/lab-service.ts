@@ -18,10 +18,14 @@ export interface LabService {
   base: string;
   /** POST /nics/associate for synthetic NIC i; true when the answer says the NIC is stored as associated. */
   associate(i: number): Promise<boolean>;
+  /** Why associations failed, counted by reason (NIC state: reason), for the table's notes. */
+  failures: Map<string, number>;
   /** POST /nics/:id/disassociate for synthetic NIC i (clean-up between phases). */
   disassociate(i: number): Promise<boolean>;
   /** One `ip netns exec ST vdptool -i s0 -T -W -V assoc -c mode=…` for synthetic NIC i; true when vdptool printed that mode. */
   vdptool(i: number, mode: 'assoc' | 'deassoc'): Promise<boolean>;
+  /** De-associate what vdptool made for NIC i through qbg's own client (clean-up: no process per VSI). */
+  vdptoolDrop(i: number): Promise<boolean>;
 }
 
 /** Run `count` tasks with at most `width` at once; returns how many resolved true. */
@@ -54,43 +58,84 @@ async function waitForVdp(netns: string): Promise<void> {
   }
 }
 
+export interface ServiceOptions {
+  /** Build the VDP22 client with this many requests in flight instead of the shipped default (1). */
+  maxInFlight?: number;
+}
+
+type ApiNic = Pick<LabService, 'svc' | 'base' | 'associate' | 'disassociate' | 'failures'>;
+
+/** qbg on the lab's station namespace, its store in dir; the caller stops svc. */
+async function serviceOn(netns: string, dir: string, opts: ServiceOptions): Promise<ApiNic> {
+  const base = benchConfig(dir);
+  const config = { ...base, lldpad: { ...base.lldpad, transport: 'vdp22' as const, netns } };
+  const overrides = opts.maxInFlight ? { associator: new Vdp22Client({ netns, watchIntervalMs: 1000, maxInFlight: opts.maxInFlight }) } : {};
+  const svc = await createService(config, overrides);
+  try {
+    svc.types.create({ ...BENCH_TYPE });
+    const [address] = await svc.start();
+    const failures = new Map<string, number>();
+    return {
+      svc,
+      base: address,
+      failures,
+      async associate(i) {
+        const { vmUuid, mac } = nicIdentity(i);
+        const r = await fetch(`${address}/nics/associate`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ vmUuid, mac, uplink: 's0', type: BENCH_TYPE.name, vlan: 0 }),
+        });
+        const body = (await r.json()) as { nic?: { state?: string; reason?: string }; message?: string; details?: { nic?: { state?: string; reason?: string } } };
+        if (r.ok && body.nic?.state === 'associated') return true;
+        const nic = body.nic ?? body.details?.nic;
+        const why = `${nic?.state ?? r.status}: ${(nic?.reason ?? body.message ?? '').replace(/\d{3,}/g, 'N').slice(0, 80)}`;
+        failures.set(why, (failures.get(why) ?? 0) + 1);
+        return false;
+      },
+      async disassociate(i) {
+        const r = await fetch(`${address}/nics/${nicParams(i).id}/disassociate`, { method: 'POST' });
+        await r.arrayBuffer();
+        return r.ok;
+      },
+    };
+  } catch (e) {
+    await svc.stop();
+    throw e;
+  }
+}
+
+/** A second qbg (own store) on the same lab for fn, e.g. with another transport setting; stopped afterwards. */
+export async function withVariant<T>(ls: LabService, opts: ServiceOptions, fn: (api: ApiNic) => Promise<T>): Promise<T> {
+  return withTempDir('variant', async (dir) => {
+    const api = await serviceOn(ls.netns, dir, opts);
+    try {
+      return await fn(api);
+    } finally {
+      await api.svc.stop();
+    }
+  });
+}
+
 /** Lab + qbg for fn, both torn down afterwards whatever happens. */
 export async function withLabService<T>(fn: (ls: LabService) => Promise<T>): Promise<T> {
   return withTempDir('lab', (dir) =>
     withLab({ stationEvb: true }, async (lab) => {
       const netns = lab.stations[0].netns;
       await waitForVdp(netns);
-      const base = benchConfig(dir);
-      const svc = await createService({ ...base, lldpad: { ...base.lldpad, transport: 'vdp22', netns } });
+      const api = await serviceOn(netns, dir, {});
       try {
-        svc.types.create({ ...BENCH_TYPE });
-        const [address] = await svc.start();
         const vdpUuids = new Map<number, string>();
         const ls: LabService = {
+          vdptoolDrop: async () => false,
           lab,
           netns,
-          svc,
-          base: address,
-          async associate(i) {
-            const { vmUuid, mac } = nicIdentity(i);
-            const r = await fetch(`${address}/nics/associate`, {
-              method: 'POST',
-              headers: { 'content-type': 'application/json' },
-              body: JSON.stringify({ vmUuid, mac, uplink: 's0', type: BENCH_TYPE.name, vlan: 0 }),
-            });
-            const body = (await r.json()) as { nic?: { state?: string } };
-            return r.ok && body.nic?.state === 'associated';
-          },
-          async disassociate(i) {
-            const r = await fetch(`${address}/nics/${nicParams(i).id}/disassociate`, { method: 'POST' });
-            await r.arrayBuffer();
-            return r.ok;
-          },
+          ...api,
           async vdptool(i, mode) {
             const { mac } = nicIdentity(i);
             let uuid = vdpUuids.get(i);
             if (!uuid) vdpUuids.set(i, (uuid = randomUUID()));
-            const argv = ['netns', 'exec', netns, 'vdptool', '-i', 's0', '-T', '-W', '-V', 'assoc', '-c', `mode=${mode}`, '-c', 'mgrid2=16',
+            const argv = ['netns', 'exec', netns, 'vdptool', '-i', 's0', '-T', '-W', '-V', 'assoc', '-c', `mode=${mode}`, '-c', 'mgrid2=0',
               '-c', `typeid=${BENCH_TYPE.typeId}`, '-c', `typeidver=${BENCH_TYPE.typeIdVersion}`, '-c', `uuid=${uuid}`, '-c', 'hints=none', '-c', `filter=0-${mac}`];
             try {
               const { stdout } = await execFileP('ip', argv, { timeout: 20_000 });
@@ -100,9 +145,16 @@ export async function withLabService<T>(fn: (ls: LabService) => Promise<T>): Pro
             }
           },
         };
+        ls.vdptoolDrop = async (i) => {
+          const uuid = vdpUuids.get(i);
+          if (!uuid) return false;
+          const p = nicParams(i, 's0');
+          const o = await api.svc.associator.request({ uplink: 's0', mode: 'deassoc', managerId2: '0'.repeat(32), typeId: p.typeId, typeIdVersion: p.typeIdVersion, instanceUuid: uuid, filterFormat: 'vlan-mac', filters: [{ vlan: 0, mac: p.mac }] });
+          return o.kind === 'accepted';
+        };
         return await fn(ls);
       } finally {
-        await svc.stop();
+        await api.svc.stop();
       }
     }),
   );
