@@ -12,6 +12,8 @@ import { buildServer } from '../../src/api/server.js';
 import { typesRoutes } from '../../src/api/types-routes.js';
 import { uplinksRoutesFor } from '../../src/api/uplinks-routes.js';
 import { nicsRoutes } from '../../src/api/nics-routes.js';
+import { remotesRoutes, typedbRoutes } from '../../src/api/typedb-routes.js';
+import { RemoteRegistry } from '../../src/vtdb/remote-registry.js';
 import { qbgError } from '../../src/domain/errors.js';
 import { openDatabase } from '../../src/store/db.js';
 import { NicRepo } from '../../src/store/nic-repo.js';
@@ -64,15 +66,22 @@ const noLldptool = (): Lldptool => {
 };
 const uplinks = new UplinkManager({ store: uplinkStore, lldptool: noLldptool });
 const app: FastifyInstance = await buildServer({
-  routes: [typesRoutes({ types }), uplinksRoutesFor(uplinks), nicsRoutes({ nics, migration: new MigrationService(nics) })],
+  routes: [
+    typesRoutes({ types }),
+    uplinksRoutesFor(uplinks),
+    nicsRoutes({ nics, migration: new MigrationService(nics) }),
+    typedbRoutes({ types }),
+    remotesRoutes({ remotes: new RemoteRegistry(db), types }),
+  ],
   logLevel: 'silent',
 });
 t.teardown(() => app.close());
 
 const tables = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name").all() as Array<{ name: string }>).map((r) => r.name);
+const dumps = tables.map((n) => [n, db.prepare(`SELECT * FROM "${n}"`)] as const);
 /** Everything the service has stored: every SQLite table and the uplink configs. */
 const snapshot = () => ({
-  db: Object.fromEntries(tables.map((n) => [n, db.prepare(`SELECT * FROM "${n}"`).all()])),
+  db: Object.fromEntries(dumps.map(([n, st]) => [n, st.all()])),
   uplinks: uplinkStore.list(),
   lldpadRequests: lldpad.requests.length,
 });
@@ -179,6 +188,20 @@ t.test('/uplinks: put and delete with random bodies and names (lldpad is never a
       fc.tuple(fc.constantFrom('eth0', 'eth1'), badBodyArb(validUplink)).map(([n, payload]): Req => ({ method: 'PUT', url: `/uplinks/${n}`, payload })),
       fc.tuple(segment, nastyJson).map(([n, payload]): Req => ({ method: 'PUT', url: `/uplinks/${enc(n)}`, payload })),
       segment.map((n): Req => ({ method: 'DELETE', url: `/uplinks/${enc(n)}x` })),
+    ),
+  );
+});
+
+t.test('/typedb/v1 and /remotes: random names, remotes and query strings (no remote configured)', async (t) => {
+  await refusedLeaveNoTrace(
+    t,
+    '/typedb, /remotes',
+    fc.oneof(
+      segment.map((n): Req => ({ method: 'GET', url: `/typedb/v1/types/${enc(n)}x` })),
+      segment.map((r): Req => ({ method: 'GET', url: `/remotes/${enc(r)}/types` })),
+      fc.tuple(segment, segment, fc.dictionary(fc.constantFrom('allowStale', 'x'), nastyString.filter((s) => s.length < 100), { maxKeys: 2 })).map(
+        ([r, n, query]): Req => ({ method: 'POST', url: `/remotes/${enc(r)}/types/${enc(n)}/import`, query }),
+      ),
     ),
   );
 });
