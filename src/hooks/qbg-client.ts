@@ -36,6 +36,9 @@ export interface NicInput {
   instanceUuid?: string;
 }
 
+/** Codes of requests that reached lldpad (or tried to): only these can be caused by lldpad being down. */
+const LLDPAD_OUTCOME_CODES = new Set<string>(['QBG_ERR_LLDPAD_COMMAND', 'QBG_ERR_VDP_REJECTED', 'QBG_ERR_VDP_TIMEOUT']);
+
 /** The NIC API paths in one place (src/api/nics-routes.ts). */
 export const NIC_API = {
   associate: '/nics/associate',
@@ -44,6 +47,7 @@ export const NIC_API = {
   migration: (vmUuid: string, step: 'prepare' | 'start' | 'stop') => `/migrations/${encodeURIComponent(vmUuid)}/${step}`,
   types: '/types',
   health: '/healthz',
+  ready: '/readyz',
 };
 
 export class HookClient {
@@ -104,8 +108,34 @@ export class HookClient {
 
   /** 2xx only when lldpad accepted; a refusal (409 bridge, 502 lldpad, 504 no answer) throws a QbgError. */
   async associate(vmUuid: string, nic: NicInput): Promise<HookNicView> {
-    const r = await this.call('POST', NIC_API.associate, { vmUuid, ...nic, mode: 'assoc' }, this.cfg.requestTimeoutMs);
+    const r = await this.outageAware(() => this.call('POST', NIC_API.associate, { vmUuid, ...nic, mode: 'assoc' }, this.cfg.requestTimeoutMs));
     return nicOf(r.json);
+  }
+
+  /**
+   * qbg reports a dead lldpad as a failed request (QBG_ERR_LLDPAD_COMMAND with the transport's error, or a failed
+   * migration step). That is an outage, not a refusal, when qbg's own readiness check says lldpad does not answer
+   * its ping. Input errors (4xx other than these) stay refusals whatever lldpad does.
+   */
+  private async outageAware<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (e) {
+      if (e instanceof QbgError && LLDPAD_OUTCOME_CODES.has(e.code) && (await this.lldpadDown())) {
+        throw new QbgDown(`lldpad does not answer qbg at ${this.cfg.url} (${e.message})`);
+      }
+      throw e;
+    }
+  }
+
+  private async lldpadDown(): Promise<boolean> {
+    try {
+      const res = await this.doFetch(new URL(NIC_API.ready, this.cfg.url), { signal: AbortSignal.timeout(this.cfg.connectTimeoutMs) });
+      const body = (await res.json()) as { checks?: Array<{ name: string; ok: boolean }> };
+      return body.checks?.find((c) => c.name === 'lldpad')?.ok === false;
+    } catch {
+      return false; // cannot tell: keep the refusal as it is
+    }
   }
 
   /** undefined: qbg does not know the NIC (never associated here): nothing to undo. */
@@ -121,7 +151,7 @@ export class HookClient {
 
   /** Destination: pre-associate all NICs of an arriving VM (qbg rolls back the others if one is refused). */
   async migrationPrepare(vmUuid: string, nics: NicInput[]): Promise<HookNicView[]> {
-    const r = await this.call('POST', NIC_API.migration(vmUuid, 'prepare'), { nics }, this.cfg.requestTimeoutMs);
+    const r = await this.outageAware(() => this.call('POST', NIC_API.migration(vmUuid, 'prepare'), { nics }, this.cfg.requestTimeoutMs));
     return (r.json as { nics: HookNicView[] }).nics;
   }
 
