@@ -222,6 +222,11 @@ t.test('libvirt path over netlink against a real lldpad', async (t) => {
     await lab.killLldpad('st2', 'TERM');
     await writeFile(join(lab.stateDir, 'st2.conf'), '');
     await lab.startLldpad('st2');
+    // lldpad learns its interfaces shortly after it answers pings; before that it says ENXIO (unknown interface)
+    for (let i = 0; i < 100; i++) {
+      if ((await lab.lldptool('st2', ['-l', '-i', 's0', 'adminStatus'])).code === 0) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
     const st2 = lab.station('st2');
     const out = await drive(st2.netns, {
       ...base,
