@@ -86,11 +86,14 @@ export async function bounded<T>(n: number, concurrency: number, work: (i: numbe
 }
 
 /** How many times lldpad reports holding this instance UUID (0, 1, or — the bug we look for — more). */
-export async function heldTimes(lab: Lab, uuid: string, station = 'st1'): Promise<{ n: number; mode?: string; raw: string }> {
+// `hints` in the query output is the VSI's last status from the bridge: 0 = accepted; 255 (0xff) = lldpad still
+// lists the VSI but the bridge never answered (seen while the bridge lldpad is stopped).
+export async function heldTimes(lab: Lab, uuid: string, station = 'st1'): Promise<{ n: number; mode?: string; hints?: string; raw: string }> {
   const r = await lab.vdptool(station, ['-i', 's0', '-t', '-V', 'assoc', '-c', `uuid=${uuid}`]);
   const n = r.stdout.split(`uuid = ${uuid}`).length - 1;
   const mode = /mode = (\S+)/.exec(r.stdout)?.[1];
-  return { n, mode, raw: r.stdout + r.stderr };
+  const hints = /hints = (\S+)/.exec(r.stdout)?.[1];
+  return { n, mode, hints, raw: r.stdout + r.stderr };
 }
 
 export interface NicRow {
@@ -148,9 +151,14 @@ export async function settledAndHeld(
           lastBad = `${wrong.length} not ${state}, e.g. ${wrong.slice(0, 3).join('; ')}`;
           return undefined;
         }
-        const held = await bounded(nics.length, 8, async (i) => (await heldTimes(lab, nics[i]!.instanceUuid)).n);
+        const seen = await bounded(nics.length, 8, (i) => heldTimes(lab, nics[i]!.instanceUuid));
+        const held = seen.map((h) => h.n);
         const want = state === 'associated' ? 1 : 0;
-        const off = held.map((n, i) => (n === want ? undefined : `${nics[i]!.instanceUuid} held ${n}×`)).filter(Boolean);
+        // held once, in assoc mode, and accepted by the bridge (not a VSI lldpad lists while nobody answered)
+        const good = (i: number) => held[i] === want && (want === 0 || (seen[i].mode === 'assoc' && seen[i].hints === '0'));
+        const off = held
+          .map((n, i) => (good(i) ? undefined : `${nics[i]!.instanceUuid} held ${n}× mode ${seen[i].mode} hints ${seen[i].hints}`))
+          .filter(Boolean);
         if (off.length) {
           lastBad = `${off.length} VSIs not held ${want}×, e.g. ${off.slice(0, 3).join('; ')}`;
           return undefined;
@@ -227,7 +235,7 @@ export async function startRig(t: TeardownHost, opts: { webhooks?: Array<{ url: 
 
 export interface Receiver {
   url: string;
-  received: Array<{ event: string; data: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  received: Array<{ event: string; deliveryId?: string; data: any }>; // eslint-disable-line @typescript-eslint/no-explicit-any
   /** ok: answer 204 at once; hang: read the request and never answer; dead: refuse (connections reset). */
   mode: 'ok' | 'hang' | 'dead';
   close(): Promise<void>;
