@@ -35,6 +35,8 @@ export interface QbgConfig {
   };
   /** Desired EVB configuration per uplink (see src/domain/evb-config.ts); validated by the uplink manager. */
   uplinks: unknown[];
+  /** Receivers of failure and notice events (see src/service/webhooks.ts): [{ url, events?, secret? }]. */
+  webhooks: unknown[];
   reconcile: { intervalSeconds: number; concurrency: number };
   limits: { bodyBytes: number; xmlBytes: number; xmlDepth: number };
 }
@@ -53,6 +55,7 @@ export function defaultConfig(): QbgConfig {
     remotes: [],
     lldpad: { transport: 'vdp22', pidFile: '/var/run/lldpad.pid', maxInFlight: 1 },
     uplinks: [],
+    webhooks: [],
     reconcile: { intervalSeconds: 30, concurrency: 16 },
     limits: { bodyBytes: 1024 * 1024, xmlBytes: 1024 * 1024, xmlDepth: 64 },
   };

@@ -99,7 +99,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     if (before === false && c.peerEvbSeen) void reconciler.bridgeBack(c.uplink).catch(() => undefined);
   });
 
-  const webhooks = new WebhookDispatcher(parseWebhookTargets((config as { webhooks?: unknown }).webhooks ?? []), { metrics });
+  const webhooks = new WebhookDispatcher(parseWebhookTargets(config.webhooks), { metrics });
   const detachWebhooks = webhooks.attach(bus);
 
   const routes: FastifyPluginAsync[] = [
@@ -156,6 +156,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       // in-flight associations end on lldpad's answer or their timeout, and are persisted either way
       await nics.stop();
       detachWebhooks();
+      await webhooks.close();
       await associator.close();
       db.close();
     },
