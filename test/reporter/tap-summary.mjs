@@ -28,11 +28,12 @@ for await (const line of rl) {
     }
     continue;
   }
-  const top = /^(not ok|ok) \d+ - (.*?)(?: # time=.*)?$/.exec(line);
+  const top = /^(not ok|ok) \d+ - (.*?)(?: # time=([\d.]+)ms)?$/.exec(line);
   if (top) {
     const fileOk = top[1] === 'ok';
     if (!fileOk && fileFailedInside === 0) failed++;
-    process.stdout.write(`${fileOk ? 'ok    ' : 'FAILED'} ${top[2]} (${filePassed} passed${fileFailedInside ? `, ${fileFailedInside} failed` : ''})\n`);
+    const secs = top[3] ? `, ${(Number(top[3]) / 1000).toFixed(1)} s` : '';
+    process.stdout.write(`${fileOk ? 'ok    ' : 'FAILED'} ${top[2]} (${filePassed} passed${fileFailedInside ? `, ${fileFailedInside} failed` : ''}${secs})\n`);
     if (!fileOk) process.stdout.write(fileLines.join('\n') + '\n');
     fileLines = [];
     fileFailedInside = 0;
