@@ -164,7 +164,7 @@ export const hostileXmlArb: fc.Arbitrary<string> = fc.oneof(
   fc.constant('<?xml version="1.0"?><!DOCTYPE d [<!ENTITY xxe SYSTEM "file:///etc/passwd">]><domain><name>&xxe;</name></domain>'),
   fc.constant('<!DOCTYPE domain SYSTEM "http://127.0.0.1:1/x.dtd"><domain/>'),
   fc.constant('<domain><!ENTITY x "y"></domain>'),
-  // the heavy ones (up to 600 KB) are one branch of ten, so 1,000 runs stay fast
+  // the heavy ones (up to 600 KB) are about one run in twenty, so 1,000 runs stay fast
   { weight: 1, arbitrary: fc.oneof(
     fc.integer({ min: 40, max: 5_000 }).map((n) => '<domain>' + '<a>'.repeat(n) + '</a>'.repeat(n) + '</domain>'),
     fc.integer({ min: 40, max: 5_000 }).map((n) => '<domain>' + '<a>'.repeat(n) + '</domain>'),
@@ -195,10 +195,13 @@ export const hostileXmlArb: fc.Arbitrary<string> = fc.oneof(
     '\ufeff<domain/>',
     '<domain>\u0000</domain>',
   ),
-  fc.string({ maxLength: 200 }),
-  fc.array(fc.constantFrom('<', '>', '/', '=', '"', "'", '&', ';', '!', '?', '-', '[', ']', 'domain', 'a', ' ', 'x:', 'xmlns'), { maxLength: 60 }).map((a) =>
-    a.join(''),
-  ),
+  { weight: 4, arbitrary: fc.string({ maxLength: 200 }) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .array(fc.constantFrom('<', '>', '/', '=', '"', "'", '&', ';', '!', '?', '-', '[', ']', 'domain', 'a', ' ', 'x:', 'xmlns', '&#x110000;', '&#65;'), { maxLength: 60 })
+      .map((a) => a.join('')),
+  },
 );
 
 // --- what a refusal must look like ---

@@ -138,7 +138,8 @@ t.test('import batch with one bad file imports nothing (POST /types/import)', as
   const good = (i: number) => ({ file: `good-${i}.yaml`, content: stringify({ ...validSpec, name: `good-${i}`, typeId: 1000 + i }) });
   let refused = 0;
   await fc.assert(
-    fc.asyncProperty(fc.integer({ min: 0, max: 3 }), fc.nat({ max: 3 }), docArb, async (nGood, at, badContent) => {
+    // the heavy hostile documents are covered above; here the point is the batch, so keep each run small
+    fc.asyncProperty(fc.integer({ min: 0, max: 3 }), fc.nat({ max: 3 }), docArb.filter((d) => d.length < 2000), async (nGood, at, badContent) => {
       const files = Array.from({ length: nGood }, (_, i) => good(i));
       files.splice(Math.min(at, files.length), 0, { file: 'bad.yaml', content: badContent });
       const before = dump();
