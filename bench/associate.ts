@@ -3,7 +3,7 @@
 // `ip netns exec ST vdptool -i s0 -T -W -V assoc …` on the same lab in the same run.
 //   sequential: one NIC at a time through the API, per NIC vs the vdptool loop per NIC (target ≤ 1.5×)
 //   batch: 500 NICs posted at once (50 HTTP requests in flight) vs the vdptool loop over 500 NICs, per NIC (≥ 2× faster)
-import { pool, withLabService, withVariant } from './lab-service.js';
+import { pool, poolBounded, withLabService, withVariant } from './lab-service.js';
 import { fmt, type BenchRow } from './table.js';
 
 const SEQ = 100;
@@ -11,12 +11,22 @@ const BATCH = 500;
 const HTTP_IN_FLIGHT = 50;
 const VDPTOOL = 100;
 const VARIANT_IN_FLIGHT = 4;
+/** No new NIC is posted after this: each answer lldpad loses costs the default client 10 s. */
+const BATCH_DEADLINE_MS = 180_000;
 
 async function timed(fn: () => Promise<number>): Promise<{ ms: number; ok: number }> {
   const t0 = performance.now();
   const ok = await fn();
   return { ms: performance.now() - t0, ok };
 }
+
+async function timedBatch(fn: () => Promise<{ ok: number; started: number }>): Promise<{ ms: number; ok: number; started: number }> {
+  const t0 = performance.now();
+  const r = await fn();
+  return { ms: performance.now() - t0, ...r };
+}
+
+const cut = (b: { started: number }): string => (b.started < BATCH ? `, stopped after ${b.started} posted: deadline ${BATCH_DEADLINE_MS / 1000} s` : '');
 
 export async function benchAssociate(): Promise<BenchRow[]> {
   return withLabService(async (ls) => {
@@ -29,25 +39,25 @@ export async function benchAssociate(): Promise<BenchRow[]> {
     await pool(VDPTOOL, 1, (i) => ls.vdptool(VDPTOOL + i, 'deassoc'));
     // batch baseline: the vdptool loop over as many NICs, so that lldpad ends up holding as many VSIs (their
     // keep-alives share the port's one ECP channel with new requests); dropped again through qbg's client.
-    const vb = await timed(() => pool(BATCH, 1, (i) => ls.vdptool(2 * VDPTOOL + i, 'assoc')));
-    await pool(BATCH, 1, (i) => ls.vdptoolDrop(2 * VDPTOOL + i));
-    const batch = await timed(() => pool(BATCH, HTTP_IN_FLIGHT, (i) => ls.associate(20_000 + i)));
+    const vb = await timedBatch(() => poolBounded(BATCH, 1, (i) => ls.vdptool(2 * VDPTOOL + i, 'assoc'), BATCH_DEADLINE_MS));
+    await pool(vb.started, 1, (i) => ls.vdptoolDrop(2 * VDPTOOL + i));
+    const batch = await timedBatch(() => poolBounded(BATCH, HTTP_IN_FLIGHT, (i) => ls.associate(20_000 + i), BATCH_DEADLINE_MS));
     const batchFailures = [...ls.failures].map(([k, n]) => `${n}× ${k}`).join('; ');
     await pool(BATCH, HTTP_IN_FLIGHT, (i) => ls.disassociate(20_000 + i));
     // Not the shipped setting: what the batch gains when lldpad gets several requests at once (the client's
     // default is 1 because overlapping exchanges lost ECP ACKs on a loaded machine — see vdp22-client.ts).
     const wide = await withVariant(ls, { maxInFlight: VARIANT_IN_FLIGHT }, async (api) => ({
-      ...(await timed(() => pool(BATCH, HTTP_IN_FLIGHT, (i) => api.associate(50_000 + i)))),
+      ...(await timedBatch(() => poolBounded(BATCH, HTTP_IN_FLIGHT, (i) => api.associate(50_000 + i), BATCH_DEADLINE_MS))),
       failures: [...api.failures].map(([k, n]) => `${n}× ${k}`).join('; '),
     }));
 
     const vPer = (v1.ms + v2.ms) / (2 * VDPTOOL);
     const vOk = v1.ok + v2.ok;
     const seqPer = seq.ms / SEQ;
-    const batchPer = batch.ms / BATCH;
+    const batchPer = batch.ms / batch.started;
     const baseline = `${fmt.ms(vPer)}/NIC (vdptool loop, ${2 * VDPTOOL} NICs, ${vOk} ok)`;
-    const vbPer = vb.ms / BATCH;
-    const batchBaseline = `${fmt.ms(vbPer)}/NIC (vdptool loop, ${BATCH} NICs held, ${vb.ok} ok)`;
+    const vbPer = vb.ms / vb.started;
+    const batchBaseline = `${fmt.ms(vbPer)}/NIC (vdptool loop, ${vb.started} NICs held, ${vb.ok} ok)`;
     return [
       {
         what: `end-to-end associate, sequential (API → lldpad → bridge → stored), ${SEQ} NICs`,
@@ -60,7 +70,7 @@ export async function benchAssociate(): Promise<BenchRow[]> {
       {
         what: `${BATCH} NICs associated as a batch (${HTTP_IN_FLIGHT} HTTP requests in flight)`,
         baseline: batchBaseline,
-        qbg: `${fmt.ms(batchPer)}/NIC, ${(batch.ms / 1000).toFixed(2)} s total (${batch.ok}/${BATCH} associated)`,
+        qbg: `${fmt.ms(batchPer)}/NIC, ${(batch.ms / 1000).toFixed(2)} s total (${batch.ok}/${BATCH} associated${cut(batch)})`,
         ratio: `${(vbPer / batchPer).toFixed(2)}× faster`,
         target: '≥ 2× faster',
         met: vbPer / batchPer >= 2 && batch.ok === BATCH,
@@ -69,10 +79,10 @@ export async function benchAssociate(): Promise<BenchRow[]> {
       {
         what: `the same batch with the VDP22 client at ${VARIANT_IN_FLIGHT} requests in flight (not the default)`,
         baseline: batchBaseline,
-        qbg: `${fmt.ms(wide.ms / BATCH)}/NIC, ${(wide.ms / 1000).toFixed(2)} s total (${wide.ok}/${BATCH} associated)`,
-        ratio: `${(vbPer / (wide.ms / BATCH)).toFixed(2)}× faster`,
+        qbg: `${fmt.ms(wide.ms / wide.started)}/NIC, ${(wide.ms / 1000).toFixed(2)} s total (${wide.ok}/${BATCH} associated${cut(wide)})`,
+        ratio: `${(vbPer / (wide.ms / wide.started)).toFixed(2)}× faster`,
         target: '≥ 2× faster (informational)',
-        met: vbPer / (wide.ms / BATCH) >= 2 && wide.ok === BATCH,
+        met: vbPer / (wide.ms / wide.started) >= 2 && wide.ok === BATCH,
         note: `a second qbg (own store) on the same lab after the default batch was disassociated; its VDP22 client hands lldpad ${VARIANT_IN_FLIGHT} requests at once${wide.failures ? `; failed: ${wide.failures}` : ''}`,
       },
     ];

@@ -28,15 +28,28 @@ export interface LabService {
   vdptoolDrop(i: number): Promise<boolean>;
 }
 
-/** Run `count` tasks with at most `width` at once; returns how many resolved true. */
-export async function pool(count: number, width: number, task: (i: number) => Promise<boolean>): Promise<number> {
+/**
+ * Run `count` tasks with at most `width` at once; returns how many resolved true. With deadlineMs, no new task
+ * starts after it (a benchmark stays bounded when lldpad stops answering); `started` then says how far it got.
+ */
+export async function pool(count: number, width: number, task: (i: number) => Promise<boolean>, deadlineMs?: number): Promise<number> {
+  return (await poolBounded(count, width, task, deadlineMs)).ok;
+}
+
+export async function poolBounded(
+  count: number,
+  width: number,
+  task: (i: number) => Promise<boolean>,
+  deadlineMs = Infinity,
+): Promise<{ ok: number; started: number }> {
+  const end = performance.now() + deadlineMs;
   let next = 0;
   let ok = 0;
   const worker = async (): Promise<void> => {
-    while (next < count) if (await task(next++)) ok++;
+    while (next < count && performance.now() < end) if (await task(next++)) ok++;
   };
   await Promise.all(Array.from({ length: Math.min(width, count) }, worker));
-  return ok;
+  return { ok, started: next };
 }
 
 /** VDP22 answers only after the EVB TLVs were exchanged: probe with a real association (then drop it). */

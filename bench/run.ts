@@ -26,6 +26,11 @@ const BENCHES: Bench[] = [
   { name: 'reassociate', what: 're-association of 500 NICs after an lldpad restart', target: '< 10 s', run: benchReassociate },
 ];
 
+/** A benchmark still running after this is abandoned; the run then ends with process.exit, whose handlers tear
+ *  down its labs, servers and temp dirs (bench/common.ts). */
+const HARD_LIMIT_MS = 15 * 60_000;
+let abandoned = false;
+
 async function main(): Promise<number> {
   const asked = process.argv.slice(2).filter((a) => a !== '--');
   const unknown = asked.filter((a) => !BENCHES.some((b) => b.name === a));
@@ -39,12 +44,21 @@ async function main(): Promise<number> {
   for (const b of chosen) {
     const t0 = performance.now();
     process.stderr.write(`bench ${b.name} … `);
+    let timer: NodeJS.Timeout | undefined;
+    const limit = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        abandoned = true;
+        reject(new Error(`gave up after ${HARD_LIMIT_MS / 60_000} min`));
+      }, HARD_LIMIT_MS);
+    });
     try {
-      rows.push(...(await b.run()));
+      rows.push(...(await Promise.race([b.run(), limit])));
       process.stderr.write(`done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
     } catch (e) {
       process.stderr.write(`FAILED: ${(e as Error).message}\n`);
       rows.push(errorRow(b.what, b.target, e));
+    } finally {
+      clearTimeout(timer);
     }
   }
   console.log(`qbg benchmarks — ${machineLine(load0)}\n`);
@@ -52,4 +66,6 @@ async function main(): Promise<number> {
   return rows.every((r) => r.met === true) ? 0 : 1;
 }
 
-process.exitCode = await main();
+const code = await main();
+if (abandoned) process.exit(code);
+process.exitCode = code;
