@@ -1,6 +1,8 @@
 // The HTTP service shell: fastify with typebox schemas (validate input, serialise output, document the API at
 // /docs from one source), one error format from the catalogue, role checks, then the route groups.
 import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyError, type FastifyReply } from 'fastify';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormatsImport from 'ajv-formats';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -31,7 +33,8 @@ export interface ServerOptions {
 /** Map fastify/ajv validation errors onto our catalogue so API clients see one error shape. */
 function validationToQbg(err: FastifyError): QbgError {
   const v = err.validation?.[0] as (NonNullable<FastifyError['validation']>[number] & { parentSchema?: unknown; data?: unknown }) | undefined;
-  const path = v ? `${v.instancePath.replace(/^\//, '').replace(/\//g, '.')}` : '';
+  // "/allowedVlans/1" → "allowedVlans[1]": the same field names the domain validators use
+  const path = v ? v.instancePath.split('/').filter(Boolean).reduce((acc, seg) => (/^\d+$/.test(seg) ? `${acc}[${seg}]` : acc ? `${acc}.${seg}` : seg), '') : '';
   const missing = v?.keyword === 'required' ? String((v.params as { missingProperty?: string }).missingProperty) : undefined;
   const extra = v?.keyword === 'additionalProperties' ? String((v.params as { additionalProperty?: string }).additionalProperty) : undefined;
   const ctx = err.validationContext ?? 'body';
@@ -59,11 +62,41 @@ function storeUnwritable(err: unknown): boolean {
   return typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_READONLY'));
 }
 
+// ajv-formats is CommonJS: its default export arrives wrapped under NodeNext.
+const addFormats = ((addFormatsImport as unknown as { default?: typeof addFormatsImport }).default ?? addFormatsImport) as unknown as (ajv: Ajv) => Ajv;
+
+/** The validator fastify would build (ajv 8 + formats), with coercion chosen per request part. */
+function makeAjv(coerceTypes: 'array' | false): Ajv {
+  // verbose: the failing schema and value reach the error handler, which then names the whole allowed range
+  const ajv = new Ajv({ coerceTypes, useDefaults: true, removeAdditional: false, allErrors: false, verbose: true, addUsedSchema: false });
+  addFormats(ajv);
+  return ajv;
+}
+
+/**
+ * ajv coerces "1e309" in a query string to Infinity and lets it through integer/maximum checks; refuse any
+ * non-finite number among the coerced text parts as a type error on that field.
+ */
+function finiteOnly(validate: ValidateFunction): ValidateFunction {
+  const wrapped = ((data: unknown) => {
+    const ok = validate(data);
+    wrapped.errors = validate.errors;
+    if (!ok || typeof data !== 'object' || data === null) return ok;
+    for (const [key, value] of Object.entries(data)) {
+      if (typeof value === 'number' && !Number.isFinite(value)) {
+        wrapped.errors = [{ instancePath: `/${key}`, schemaPath: '#/type', keyword: 'type', params: {}, message: 'must be a finite number' }];
+        return false;
+      }
+    }
+    return true;
+  }) as ValidateFunction;
+  return wrapped;
+}
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const app = Fastify({
     logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel ?? 'info' },
     bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', allErrors: false, verbose: true } },
     // the router answers bad percent-encoding (400) and path parameters over 100 characters (414) itself,
     // bypassing the error handler: give them the catalogue's shape too
     frameworkErrors: (err, _req, reply) => {
@@ -73,6 +106,12 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       raw.status(err.statusCode ?? 400).type('application/json').send(JSON.stringify({ ...e.toJSON(), statusCode: err.statusCode ?? 400 }));
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
+
+  // Query strings, path parameters and headers arrive as text and are coerced to the schema's types; JSON bodies are
+  // not: `null`, `true` or "3" where a number belongs is a client error, not a 0, 1 or 3.
+  const textParts = makeAjv('array');
+  const jsonBody = makeAjv(false);
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? jsonBody.compile(schema) : finiteOnly(textParts.compile(schema))));
 
   app.setErrorHandler((err: FastifyError | QbgError | Error, req, reply) => {
     let e: QbgError;

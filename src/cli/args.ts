@@ -58,3 +58,9 @@ export function flagList(p: ParsedArgs, name: string): string[] {
   const v = p.flags[name];
   return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
 }
+
+/** A flag value for a numeric API field: digits become a number; anything else goes as text so the API refuses
+ *  it naming the field and its range (JSON bodies are not type-coerced). */
+export function numberOrText(v: string): number | string {
+  return /^\d{1,10}$/.test(v.trim()) ? Number(v.trim()) : v;
+}

@@ -8,7 +8,7 @@
 // Exit codes: 0 done, 1 refused (by qbg, lldpad or the bridge: the message says which), 2 usage.
 import { isQbgError } from '../domain/errors.js';
 import type { Nic, NicHistoryEntry } from '../domain/nic.js';
-import { flagString, parseArgs, type FlagSpec } from './args.js';
+import { flagString, parseArgs, type FlagSpec, numberOrText } from './args.js';
 import { callApi, printJsonOr, table, UsageError, type CliIo } from './io.js';
 
 export const NIC_HELP = `qbg nic list [--vm UUID] [--uplink IF] [--state STATE] [--type NAME] [--limit 1-1000] [--offset N] [--json]
@@ -19,7 +19,6 @@ qbg nic associate --vm UUID --mac MAC --uplink IF --type NAME --vlan 0-4095 [--v
 qbg nic disassociate ID [--json]`;
 
 const enc = encodeURIComponent;
-const asNumber = (v: string): number | string => (/^\d{1,10}$/.test(v.trim()) ? Number(v.trim()) : v);
 
 interface Answer {
   nic: Nic;
@@ -109,7 +108,7 @@ export async function nicCommand(args: string[], baseIo: CliIo): Promise<number>
           ['mode', 'mode', false],
         ] as const) {
           const v = flagString(p, flag);
-          if (v !== undefined) body[field] = numeric ? asNumber(v) : v;
+          if (v !== undefined) body[field] = numeric ? numberOrText(v) : v;
         }
         const a = await callApi<Answer>(io, 'POST', '/nics/associate', body);
         printJsonOr(io, a, () => `${nicLine(a.nic)}${a.asked ? '' : ' (already so: lldpad not asked again)'}`);

@@ -10,7 +10,7 @@ import { isQbgError } from '../domain/errors.js';
 import { formatVlanRanges, specToProfile, type VsiTypeVersion } from '../domain/vsi-type.js';
 import { parseProfileSource, parseProfileSources, readProfileSources, writeProfiles, type ProfileProblem } from '../vtdb/profile-files.js';
 import type { ImportOutcome } from '../vtdb/type-service.js';
-import { flagString, parseArgs, type FlagSpec, type ParsedArgs } from './args.js';
+import { flagString, parseArgs, type FlagSpec, type ParsedArgs, numberOrText } from './args.js';
 import { callApi, printJsonOr, table, UsageError, type CliIo } from './io.js';
 
 export const PROFILE_HELP = `qbg profile list [--json]
@@ -54,18 +54,17 @@ const FLAG_FIELDS: Array<[flag: string, field: string, numeric: boolean]> = [
   ['description', 'description', false],
 ];
 
-const asNumber = (v: string): number | string => (/^\d{1,10}$/.test(v.trim()) ? Number(v.trim()) : v);
 
 function bodyFromFlags(p: ParsedArgs): Record<string, unknown> {
   const body: Record<string, unknown> = {};
   for (const [flag, field, numeric] of FLAG_FIELDS) {
     const v = flagString(p, flag);
-    if (v !== undefined) body[field] = numeric ? asNumber(v) : v;
+    if (v !== undefined) body[field] = numeric ? numberOrText(v) : v;
   }
   const vlans = flagString(p, 'vlans');
   if (vlans !== undefined) {
     // "any" (or empty) clears the list: a NIC of this type may then use any VLAN.
-    body.allowedVlans = vlans.trim() === '' || vlans.trim() === 'any' ? [] : vlans.split(',').map((s) => asNumber(s.trim()));
+    body.allowedVlans = vlans.trim() === '' || vlans.trim() === 'any' ? [] : vlans.split(',').map((s) => numberOrText(s.trim()));
   }
   return body;
 }

@@ -8,7 +8,7 @@
 // A typeIdVersion is pinned with --profile-version N or --profile NAME@N (`--version` is qbg's global flag).
 import { readFile } from 'node:fs/promises';
 import { fieldError } from '../domain/errors.js';
-import { flagList, flagString, parseArgs, type FlagSpec, type ParsedArgs } from './args.js';
+import { flagList, flagString, parseArgs, type FlagSpec, type ParsedArgs, numberOrText } from './args.js';
 import { callApi, UsageError, type CliIo } from './io.js';
 
 const SUBCOMMANDS = ['interface', 'interface-network', 'network', 'rewrite', 'merge'] as const;
@@ -45,7 +45,7 @@ function pairs(p: ParsedArgs, flag: string, shape: string): Array<[string, strin
 }
 
 /** --profile NAME[@N] and --profile-version N as the API's {profile, version}. */
-function profileOf(p: ParsedArgs, needed: boolean): { profile?: string; version?: string } {
+function profileOf(p: ParsedArgs, needed: boolean): { profile?: string; version?: number | string } {
   const raw = needed ? required(p, 'profile') : flagString(p, 'profile');
   const pinned = flagString(p, 'profile-version');
   if (raw === undefined) {
@@ -54,7 +54,9 @@ function profileOf(p: ParsedArgs, needed: boolean): { profile?: string; version?
   }
   const at = raw.lastIndexOf('@');
   if (at > 0 && pinned !== undefined) throw new UsageError('give the version once: --profile NAME@N or --profile-version N');
-  return at > 0 ? { profile: raw.slice(0, at), version: raw.slice(at + 1) } : (defined({ profile: raw, version: pinned }) as { profile: string; version?: string });
+  return at > 0
+    ? { profile: raw.slice(0, at), version: numberOrText(raw.slice(at + 1)) }
+    : (defined({ profile: raw, version: pinned === undefined ? undefined : numberOrText(pinned) }) as { profile: string; version?: number | string });
 }
 
 async function printXml(io: CliIo, method: string, path: string, body: unknown): Promise<number> {
@@ -102,7 +104,7 @@ export async function xmlCommand(args: string[], io: CliIo): Promise<number> {
       const portgroups = pairs(p, 'portgroup', 'NAME=PROFILE[@VERSION]').map(([name, prof]) => {
         const at = prof.lastIndexOf('@');
         const profile = at > 0 ? prof.slice(0, at) : prof;
-        return defined({ name, profile, version: at > 0 ? prof.slice(at + 1) : undefined, default: name === def ? true : undefined });
+        return defined({ name, profile, version: at > 0 ? numberOrText(prof.slice(at + 1)) : undefined, default: name === def ? true : undefined });
       });
       if (def !== undefined && !portgroups.some((g) => g.name === def)) {
         throw new UsageError(`--default-portgroup ${def} is not one of the --portgroup names`);

@@ -245,11 +245,9 @@ t.test('regression: over-long path parameters and broken percent-encoding get th
   t.match(broken.json(), { statusCode: 400, code: 'QBG_ERR_BAD_REQUEST', field: 'url' });
 });
 
-// Found by the properties, NOT fixed (reported): ajv's coerceTypes 'array' (src/api/server.ts) applies to bodies
-// too, so a required integer given as null, true, "3" or [7] is silently taken as 0, 1, 3 or 7 — POST /types
-// {name, typeId: null, typeIdVersion: null, managerId: null} creates type 0/0 with manager 0. Coercion is wanted for
-// query strings and path parameters only. Flip `todo` off once bodies are validated without coercion.
-t.test('bodies are not type-coerced: null / boolean / array for an integer is refused', { todo: 'ajv coerceTypes applies to bodies (server.ts)' }, async (t) => {
+// Found by the properties: ajv's coerceTypes 'array' applied to bodies too, so a required integer given as null,
+// true, "3" or [7] was silently taken as 0, 1, 3 or 7. Bodies are now validated without coercion (server.ts).
+t.test('bodies are not type-coerced: null / boolean / array for an integer is refused', async (t) => {
   for (const bad of [null, true, [7], '3']) {
     const r = await app.inject({ method: 'POST', url: '/types', payload: { name: `coerce-${typeof bad}`, managerId: 1, typeId: bad, typeIdVersion: 1 } });
     t.equal(r.statusCode, 400, `typeId ${JSON.stringify(bad)}: ${r.body.slice(0, 120)}`);

@@ -119,7 +119,7 @@ t.test('bad input on every route: 4xx with code and field', async (t) => {
     { url: '/xml/interface-network', payload: { ...nif, network: 'a b' }, status: 400, code: 'QBG_ERR_NAME_FORMAT', field: 'network' },
     { url: '/xml/interface-network', payload: { ...nif, version: 1 }, status: 400, code: 'QBG_ERR_BAD_REQUEST', field: 'version' },
     { url: '/xml/network', payload: { ...net, uplinks: [] }, status: 400, code: 'QBG_ERR_FIELD_TYPE', field: 'uplinks' },
-    { url: '/xml/network', payload: { ...net, portgroups: [{ name: 'a' }] }, status: 400, code: 'QBG_ERR_FIELD_REQUIRED', field: 'portgroups.0.profile' },
+    { url: '/xml/network', payload: { ...net, portgroups: [{ name: 'a' }] }, status: 400, code: 'QBG_ERR_FIELD_REQUIRED', field: 'portgroups[0].profile' },
     { url: '/xml/network', payload: { ...net, portgroups: [{ name: 'a', profile: 'mgr2-ipv4' }] }, status: 422, code: 'QBG_ERR_XML_NOT_EXPRESSIBLE', field: 'portgroups[0].profile' },
     { url: '/xml/network', payload: { ...net, uplinks: ['eth1', 'eth1'] }, status: 400, code: 'QBG_ERR_BAD_REQUEST', field: 'uplinks[1]' },
     { url: '/xml/merge', payload: { interface: '<network/>', network: '<network/>' }, status: 400, code: 'QBG_ERR_XML_SHAPE', field: 'interface' },

@@ -130,7 +130,7 @@ t.test('bad input: 400 naming the field and its range, nothing stored, lldpad no
     ['POST', '/nics/garbage/disassociate', undefined, 'id', /<vm uuid>_<mac>/],
     ['POST', '/migrations/xyz/prepare', { nics: [body()] }, 'vmUuid', /UUID|32/],
     ['POST', `/migrations/${VM}/prepare`, { nics: [] }, 'nics', /1/],
-    ['POST', `/migrations/${VM}/prepare`, { nics: [{ ...body(), vmUuid: undefined, vlan: -1 }] }, 'nics.0.vlan', /0–4095/],
+    ['POST', `/migrations/${VM}/prepare`, { nics: [{ ...body(), vmUuid: undefined, vlan: -1 }] }, 'nics[0].vlan', /0–4095/],
   ];
   for (const [method, url, payload, field, msg] of cases) {
     const r = await app.inject({ method: method as 'GET', url, ...(payload !== undefined ? { payload: payload as object } : {}) });

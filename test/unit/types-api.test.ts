@@ -66,7 +66,7 @@ t.test('bad input on every route: 400 naming the field and the range, nothing st
     { method: 'GET', url: '/types/web/versions/256', field: 'v', msg: /0–255/ },
     { method: 'GET', url: '/types/web/versions/x', field: 'v', msg: /0–255/ },
     { method: 'POST', url: '/types/import', payload: { files: [] }, field: 'files', msg: /fewer than 1/ },
-    { method: 'POST', url: '/types/import', payload: { files: [{ file: 'a.yaml' }] }, field: 'files.0.content', msg: /required/ },
+    { method: 'POST', url: '/types/import', payload: { files: [{ file: 'a.yaml' }] }, field: 'files[0].content', msg: /required/ },
     {
       method: 'POST',
       url: '/types/import',
