@@ -38,7 +38,8 @@ export interface QbgConfig {
   /** Receivers of failure and notice events (see src/service/webhooks.ts): [{ url, events?, secret? }]. */
   webhooks: unknown[];
   reconcile: { intervalSeconds: number; concurrency: number };
-  limits: { bodyBytes: number; xmlBytes: number; xmlDepth: number };
+  /** ratePerSecond/rateBurst: per bearer token (applies when tokens are configured; 0 turns it off). */
+  limits: { bodyBytes: number; ratePerSecond: number; rateBurst: number };
 }
 
 function defaultDbPath(): string {
@@ -57,7 +58,7 @@ export function defaultConfig(): QbgConfig {
     uplinks: [],
     webhooks: [],
     reconcile: { intervalSeconds: 30, concurrency: 16 },
-    limits: { bodyBytes: 1024 * 1024, xmlBytes: 1024 * 1024, xmlDepth: 64 },
+    limits: { bodyBytes: 1024 * 1024, ratePerSecond: 200, rateBurst: 1000 },
   };
 }
 

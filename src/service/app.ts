@@ -25,6 +25,7 @@ import { Reconciler } from './reconciler.js';
 import { MigrationService } from './migration.js';
 import { nicsRoutes } from '../api/nics-routes.js';
 import { uiRoutes } from '../api/ui-routes.js';
+import { rateLimit } from '../api/rate-limit.js';
 import { WebhookDispatcher, parseWebhookTargets } from './webhooks.js';
 import { Vdp22Client } from '../lldpad/vdp22-client.js';
 import { NetlinkPortProfile, readLldpadPidFile } from '../lldpad/netlink-port.js';
@@ -120,6 +121,13 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     nicsRoutes({ nics, migration, reconciler }),
     uiRoutes(),
   ];
+
+  // The rate limit is per bearer token: with no tokens configured (a loopback-only, single-admin setup) there is
+  // nobody to tell apart, so it is off.
+  const tokensConfigured = config.tokens.admin.length + config.tokens.hook.length + config.tokens.monitor.length > 0;
+  if (tokensConfigured && config.limits.ratePerSecond > 0) {
+    routes.unshift(rateLimit({ perSecond: config.limits.ratePerSecond, burst: Math.max(1, config.limits.rateBurst) }));
+  }
 
   const app = await buildServer({
     tokens: config.tokens,

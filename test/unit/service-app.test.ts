@@ -61,3 +61,19 @@ t.test('uplink configs persist in SQLite and configured uplinks seed the store',
   t.equal(store.delete('eth8'), false);
   t.equal(store.get('eth8'), undefined);
 });
+
+t.test('with tokens configured the per-token rate limit is on (429 naming the limit); without tokens it is off', async (t) => {
+  const limited = await createService(testConfig({ tokens: { admin: ['adm'], hook: [], monitor: ['mon'] }, limits: { bodyBytes: 1 << 20, ratePerSecond: 1, rateBurst: 3 } }));
+  t.teardown(() => limited.stop());
+  const codes: number[] = [];
+  for (let i = 0; i < 5; i++) codes.push((await limited.app.inject({ url: '/types', headers: { authorization: 'Bearer mon' } })).statusCode);
+  t.same(codes.slice(0, 3), [200, 200, 200], 'the burst goes through');
+  t.equal(codes[4], 429, 'then the token is limited');
+  const r = await limited.app.inject({ url: '/types', headers: { authorization: 'Bearer mon' } });
+  t.match(r.json(), { code: 'QBG_ERR_RATE_LIMIT' });
+  t.equal((await limited.app.inject({ url: '/types', headers: { authorization: 'Bearer adm' } })).statusCode, 200, 'another token has its own bucket');
+
+  const open = await createService(testConfig({ limits: { bodyBytes: 1 << 20, ratePerSecond: 1, rateBurst: 1 } }));
+  t.teardown(() => open.stop());
+  for (let i = 0; i < 5; i++) t.equal((await open.app.inject({ url: '/types' })).statusCode, 200);
+});
