@@ -37,7 +37,7 @@ const Settings = Type.Object(SettingFields);
 const Desired = Type.Object({ uplink: UplinkName, netns: Type.Optional(Netns), ...SettingFields });
 const Change = Type.Object({
   field: Type.String(),
-  actual: Type.Unknown({ description: 'what lldpad runs (absent: unknown)' }),
+  actual: Type.Optional(Type.Unknown({ description: 'what lldpad runs (absent: unknown)' })),
   desired: Type.Unknown(),
 });
 
