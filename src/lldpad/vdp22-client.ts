@@ -238,8 +238,14 @@ export class Vdp22Client implements VsiAssociator {
   }
 }
 
+/** lldpad's "no response from the bridge" status (vdp-reasons NO_RESPONSE): the VSI is listed but not granted. */
+const HINTS_NO_RESPONSE = 255;
+
 function toStatus(v: ClifVsi): VsiStatus | undefined {
   if (v.mode === 'unknown') return undefined;
+  // While the bridge is gone lldpad keeps listing the VSI it is still retrying, with status 255. The bridge holds
+  // nothing for it, so neither does qbg: report it as not held (a check then marks the NIC, the reconciler retries).
+  if (v.hints === HINTS_NO_RESPONSE) return undefined;
   return {
     instanceUuid: v.instanceUuid,
     mode: v.mode,

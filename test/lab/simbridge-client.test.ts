@@ -82,6 +82,10 @@ t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
     await sim.send({ cmd: 'rule', uuid, rule: { action: 'silent' } });
     const o = await client.request(req('assoc', uuid, 202, nextMac()), { timeoutMs: 1000 });
     t.match(o, { kind: 'timeout' });
+    // lldpad still lists the VSI it is retrying (status 255, no answer from the bridge): that is not "held"
+    const listed = await lab.vdptool(st.name, ['-i', st.uplink, '-t', '-V', 'assoc', '-c', `uuid=${uuid}`]);
+    if (listed.stdout.includes(uuid)) t.match(listed.stdout, /hints = 255/, 'lldpad lists it without a bridge answer');
+    t.equal(await client.query(st.uplink, uuid), undefined, 'query: not held while the bridge has not answered');
     // lldpad's own ACK timeout follows about a second later; let it pass so it cannot leak into the next case
     await waitEvent(uuid, 4000);
   });
