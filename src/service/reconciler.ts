@@ -153,7 +153,7 @@ export class Reconciler {
       ? filter.ids.map((id) => repo.get(id)).filter((n) => n !== undefined)
       : [
           ...repo.all({ desiredMode: [...HELD_MODES], ...(filter.uplink ? { uplink: filter.uplink } : {}) }),
-          ...repo.all({ desiredMode: ['deassoc'], state: ['failed', 'timed-out', 'lost'], ...(filter.uplink ? { uplink: filter.uplink } : {}) }),
+          ...repo.all({ desiredMode: ['deassoc'], state: ['failed', 'timed-out', 'lost', 'disassociating'], ...(filter.uplink ? { uplink: filter.uplink } : {}) }),
         ];
     const now = Date.now();
     const report: SweepReport = { reason, checked: 0, ok: 0, repaired: 0, failed: 0, skipped: 0, durationMs: 0 };

@@ -24,39 +24,13 @@ import { readHookDomain } from '../../src/hooks/domain-nics.js';
 import { runHook } from '../../src/hooks/run-hook.js';
 import { createServer, type Socket } from 'node:net';
 import type { CliIo } from '../../src/cli/io.js';
-import type { VsiAssociator, VsiEvent, VsiOutcome, VsiRequest, VsiStatus } from '../../src/domain/vsi-request.js';
+import { ScriptedLldpad } from '../helpers/scripted-lldpad.js';
 
 const FIX = new URL('../fixtures/hooks/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIX), 'utf8');
 const TWO = fixture('domain-two-nics.xml');
 const VM1 = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d01';
 const VM2 = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d02';
-
-/** Holds VSIs like lldpad would; `next` scripts the outcome of the following requests. */
-class ScriptedLldpad implements VsiAssociator {
-  held = new Map<string, VsiStatus>();
-  requests: VsiRequest[] = [];
-  next: Array<(r: VsiRequest) => VsiOutcome> = [];
-  async request(r: VsiRequest): Promise<VsiOutcome> {
-    this.requests.push(r);
-    const o: VsiOutcome = this.next.shift()?.(r) ?? { kind: 'accepted', mode: r.mode, latencyMs: 1 };
-    if (o.kind === 'accepted') {
-      if (r.mode === 'deassoc') this.held.delete(r.instanceUuid);
-      else this.held.set(r.instanceUuid, { instanceUuid: r.instanceUuid, mode: r.mode, typeId: r.typeId, typeIdVersion: r.typeIdVersion, managerId2: r.managerId2, filters: r.filters });
-    }
-    return o;
-  }
-  async query(_uplink: string, uuid: string) {
-    return this.held.get(uuid);
-  }
-  onEvent(_l: (e: VsiEvent) => void) {
-    return () => undefined;
-  }
-  async ping() {
-    return { ok: true, pid: 1 };
-  }
-  async close() {}
-}
 
 interface Ran {
   code: number | null;

@@ -1,0 +1,30 @@
+// A stand-in for lldpad in unit tests of the service layer: holds VSIs like lldpad would; `next` scripts the outcome
+// of the following requests. Lab tests use the real lldpad; this only keeps unit tests fast and deterministic.
+import type { VsiAssociator, VsiEvent, VsiOutcome, VsiRequest, VsiStatus } from '../../src/domain/vsi-request.js';
+
+/** Holds VSIs like lldpad would; `next` scripts the outcome of the following requests. */
+export class ScriptedLldpad implements VsiAssociator {
+  held = new Map<string, VsiStatus>();
+  requests: VsiRequest[] = [];
+  next: Array<(r: VsiRequest) => VsiOutcome> = [];
+  async request(r: VsiRequest): Promise<VsiOutcome> {
+    this.requests.push(r);
+    const o: VsiOutcome = this.next.shift()?.(r) ?? { kind: 'accepted', mode: r.mode, latencyMs: 1 };
+    if (o.kind === 'accepted') {
+      if (r.mode === 'deassoc') this.held.delete(r.instanceUuid);
+      else this.held.set(r.instanceUuid, { instanceUuid: r.instanceUuid, mode: r.mode, typeId: r.typeId, typeIdVersion: r.typeIdVersion, managerId2: r.managerId2, filters: r.filters });
+    }
+    return o;
+  }
+  async query(_uplink: string, uuid: string) {
+    return this.held.get(uuid);
+  }
+  onEvent(_l: (e: VsiEvent) => void) {
+    return () => undefined;
+  }
+  async ping() {
+    return { ok: true, pid: 1 };
+  }
+  async close() {}
+}
+
