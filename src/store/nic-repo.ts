@@ -166,11 +166,17 @@ export class NicRepo {
       args.push(...filter.desiredMode);
     }
     const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.db.prepare(`SELECT count(*) AS n FROM nics ${w}`).get(...args) as { n: number }).n;
-    const rows = this.db
-      .prepare(`SELECT * FROM nics ${w} ORDER BY created_at, id LIMIT ? OFFSET ?`)
-      .all(...args, page.limit, page.offset) as NicRow[];
+    const total = (this.prepared(`SELECT count(*) AS n FROM nics ${w}`).get(...args) as { n: number }).n;
+    const rows = this.prepared(`SELECT * FROM nics ${w} ORDER BY created_at, id LIMIT ? OFFSET ?`).all(...args, page.limit, page.offset) as NicRow[];
     return { items: rows.map(toNic), total, limit: page.limit, offset: page.offset };
+  }
+
+  /** Filters combine into a handful of SQL texts: prepare each once, not on every page. */
+  private readonly statementCache = new Map<string, Statement>();
+  private prepared(sql: string): Statement {
+    let st = this.statementCache.get(sql);
+    if (!st) this.statementCache.set(sql, (st = this.db.prepare(sql)));
+    return st;
   }
 
   /** Every NIC matching the filter (the reconciler's sweep); no paging. */
