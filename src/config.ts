@@ -8,6 +8,7 @@ import { qbgError } from './domain/errors.js';
 
 export const DEFAULT_PORT = 8021; // "802.1"
 export const DEFAULT_CONFIG_PATH = '/etc/qbg/config.yaml';
+export const DEFAULT_SOCKET_PATH = '/run/qbg/qbg.sock';
 
 export interface RemoteTypeDbConfig {
   name: string;
@@ -17,6 +18,7 @@ export interface RemoteTypeDbConfig {
 }
 
 export interface QbgConfig {
+  /** socket: also serve on this unix socket (mode 0600); `qbg serve` as root defaults it to /run/qbg/qbg.sock, "" = off. */
   listen: { host: string; port: number; socket?: string };
   dbPath: string;
   logLevel: string;

@@ -1,5 +1,5 @@
 // `qbg serve`: run the service in the foreground until SIGTERM/SIGINT, then stop gracefully.
-import { loadConfig } from '../config.js';
+import { DEFAULT_SOCKET_PATH, loadConfig } from '../config.js';
 import { createService } from '../service/app.js';
 import { parseArgs, flagString } from './args.js';
 import type { CliIo } from './io.js';
@@ -7,6 +7,8 @@ import type { CliIo } from './io.js';
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const p = parseArgs(args, { config: { value: true } });
   const config = loadConfig({ path: flagString(p, 'config') });
+  // Loopback and, for root (a hypervisor service), a root-only unix socket by default; listen.socket "" turns it off.
+  if (config.listen.socket === undefined && process.getuid?.() === 0) config.listen.socket = DEFAULT_SOCKET_PATH;
   const service = await createService(config);
   const addresses = await service.start();
   io.err(`qbg listening on ${addresses.join(', ')} (database ${config.dbPath})`);

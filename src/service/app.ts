@@ -1,6 +1,9 @@
 // The composition root: builds every part of qbg from the configuration and wires them together.
 // Nothing else in qbg constructs adapters; tests build the same service with a config of their own.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
+import { createServer, type Server } from 'node:http';
+import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { QbgConfig } from '../config.js';
 import { buildServer } from '../api/server.js';
 import { openDatabase, type Database } from '../store/db.js';
@@ -59,6 +62,22 @@ function createAssociator(config: QbgConfig): VsiAssociator {
   }
   // The client socket helper is started lazily by the client; watch lldpad so a restart is noticed between commands.
   return new Vdp22Client({ netns: config.lldpad.netns, watchIntervalMs: 1000, maxInFlight: config.lldpad.maxInFlight });
+}
+
+/**
+ * The same application on a unix socket beside the TCP listener: hooks and admins on the host reach qbg without any
+ * port, and file permissions (root only, 0600) decide who may. A stale socket of a previous run is replaced.
+ */
+async function listenOnUnixSocket(app: FastifyInstance, path: string): Promise<Server> {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
+  rmSync(path, { force: true });
+  const server = createServer((req, res) => app.routing(req, res));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(path, () => resolve());
+  });
+  chmodSync(path, 0o600);
+  return server;
 }
 
 export async function createService(config: QbgConfig, overrides: ServiceOverrides = {}): Promise<QbgService> {
@@ -136,6 +155,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     routes,
   });
 
+  let socketServer: Server | undefined;
   return {
     app,
     db,
@@ -149,6 +169,10 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     async start() {
       const addresses: string[] = [];
       addresses.push(await app.listen({ host: config.listen.host, port: config.listen.port }));
+      if (config.listen.socket) {
+        socketServer = await listenOnUnixSocket(app, config.listen.socket);
+        addresses.push(`unix:${config.listen.socket}`);
+      }
       nics.start();
       drift.start();
       // lldpad keeps VSIs in memory only: the first sweep re-associates what qbg says should be associated.
@@ -159,6 +183,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     },
     async stop() {
       drift.stop();
+      if (socketServer) await new Promise<void>((r) => socketServer!.close(() => r()));
       await app.close();
       await reconciler.stop();
       // in-flight associations end on lldpad's answer or their timeout, and are persisted either way

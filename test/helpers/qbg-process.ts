@@ -20,7 +20,7 @@ export interface QbgProcess {
 export async function startQbg(opts: { config?: Record<string, unknown>; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<QbgProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'qbg-proc-'));
   const configPath = join(dir, 'config.json');
-  writeFileSync(configPath, JSON.stringify({ listen: { host: '127.0.0.1', port: 0 }, dbPath: join(dir, 'qbg.db'), logLevel: 'warn', ...opts.config }));
+  writeFileSync(configPath, JSON.stringify({ listen: { host: '127.0.0.1', port: 0, socket: '' }, dbPath: join(dir, 'qbg.db'), logLevel: 'warn', ...opts.config }));
   const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--config', configPath], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },

@@ -77,3 +77,24 @@ t.test('with tokens configured the per-token rate limit is on (429 naming the li
   t.teardown(() => open.stop());
   for (let i = 0; i < 5; i++) t.equal((await open.app.inject({ url: '/types' })).statusCode, 200);
 });
+
+t.test('also serves on a root-only unix socket when listen.socket is set', async (t) => {
+  const { request } = await import('node:http');
+  const { statSync } = await import('node:fs');
+  const cfg = testConfig();
+  cfg.listen.socket = join(mkdtempSync(join(tmpdir(), 'qbg-sock-')), 'run', 'qbg.sock');
+  const svc = await createService(cfg);
+  const addresses = await svc.start();
+  t.teardown(() => svc.stop());
+  t.ok(addresses.includes(`unix:${cfg.listen.socket}`), addresses.join(' '));
+  t.equal(statSync(cfg.listen.socket).mode & 0o777, 0o600, 'socket mode 0600');
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = request({ socketPath: cfg.listen.socket, path: '/types', method: 'GET' }, (res) => {
+      let b = '';
+      res.setEncoding('utf8').on('data', (c: string) => (b += c)).on('end', () => resolve(`${res.statusCode} ${b}`));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+  t.match(body, /^200 \{"types":\[\]\}/, "the API answers on the socket");
+});
