@@ -98,3 +98,22 @@ t.test('also serves on a root-only unix socket when listen.socket is set', async
   });
   t.match(body, /^200 \{"types":\[\]\}/, "the API answers on the socket");
 });
+
+t.test('each role is refused on every route that needs a higher one (walks the whole route table)', async (t) => {
+  const svc = await createService(testConfig({ tokens: { admin: ['adm'], hook: ['hk'], monitor: ['mon'] } }));
+  t.teardown(() => svc.stop());
+  const below: Record<string, string[]> = { admin: ['hk', 'mon'], hook: ['mon'], monitor: [] };
+  let refusals = 0;
+  for (const r of svc.app.registeredRoutes) {
+    if (r.method === 'HEAD' || !r.role || r.role === 'public') continue;
+    const url = r.url.replace(/:([A-Za-z]+)/g, 'x1').replace(/\*/g, 'x');
+    for (const token of below[r.role]) {
+      const res = await svc.app.inject({ method: r.method as 'GET', url, headers: { authorization: `Bearer ${token}` } });
+      t.equal(res.statusCode, 403, `${r.method} ${r.url} (${r.role}) refused to ${token}`);
+      refusals++;
+    }
+    const none = await svc.app.inject({ method: r.method as 'GET', url });
+    t.equal(none.statusCode, 401, `${r.method} ${r.url} without a token`);
+  }
+  t.ok(refusals >= 25, `${refusals} refusals checked`);
+});
