@@ -8,37 +8,10 @@ import { NicRepo } from '../../src/store/nic-repo.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
 import { NicService } from '../../src/service/nic-service.js';
 import { MigrationService } from '../../src/service/migration.js';
-import type { VsiAssociator, VsiEvent, VsiOutcome, VsiRequest, VsiStatus } from '../../src/domain/vsi-request.js';
+import { ScriptedLldpad } from '../helpers/scripted-lldpad.js';
 import type { TokenConfig } from '../../src/api/auth.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { nicCommand } from '../../src/cli/nic.js';
-
-/** Holds VSIs in a map like lldpad would; `next` scripts the outcome of the following requests. */
-class ScriptedLldpad implements VsiAssociator {
-  held = new Map<string, VsiStatus>();
-  requests: VsiRequest[] = [];
-  next: Array<(r: VsiRequest) => VsiOutcome> = [];
-  async request(r: VsiRequest): Promise<VsiOutcome> {
-    this.requests.push(r);
-    const scripted = this.next.shift();
-    const o: VsiOutcome = scripted ? scripted(r) : { kind: 'accepted', mode: r.mode, latencyMs: 1 };
-    if (o.kind === 'accepted') {
-      if (r.mode === 'deassoc') this.held.delete(r.instanceUuid);
-      else this.held.set(r.instanceUuid, { instanceUuid: r.instanceUuid, mode: r.mode, typeId: r.typeId, typeIdVersion: r.typeIdVersion, managerId2: r.managerId2, filters: r.filters });
-    }
-    return o;
-  }
-  async query(_uplink: string, uuid: string) {
-    return this.held.get(uuid);
-  }
-  onEvent(_l: (e: VsiEvent) => void) {
-    return () => undefined;
-  }
-  async ping() {
-    return { ok: true, pid: 1 };
-  }
-  async close() {}
-}
 
 const VM = '8c6f9e6e-2d0b-4a4e-9b3e-0e5f1f2a3b4c';
 const body = (over: Record<string, unknown> = {}) => ({ vmUuid: VM, mac: '52:54:00:12:34:56', uplink: 'eth0', type: 'web', vlan: 100, ...over });
