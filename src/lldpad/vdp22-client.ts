@@ -27,6 +27,17 @@ export interface Vdp22ClientOptions extends ClifSocketOptions {
    * On a quiet machine more in flight is faster (see docs/transport.md).
    */
   maxInFlight?: number;
+  /**
+   * How long to wait for a request's outcome event before asking lldpad (query) what it holds, and the period of
+   * further queries until requestTimeoutMs. lldpad answers in milliseconds, but about 1 in 100 outcome events never
+   * reaches us; without this each one held the queue for the whole timeout. Default 1500 ms; 0 = never query.
+   */
+  outcomeGraceMs?: number;
+  /**
+   * TEST ONLY: return true to throw away lldpad's outcome event for this instance UUID as if the datagram had been
+   * lost, so a lab test can prove the query fallback. Production code must never set it.
+   */
+  testDropEvent?: (instanceUuid: string) => boolean;
 }
 
 /** A request may carry 802.1Qbg migration hints (M/S bits); libvirt-style callers leave them out. */
@@ -35,6 +46,8 @@ export type Vdp22Request = VsiRequest & { hints?: VdpHint };
 interface Waiter {
   mode: VdpRequestMode;
   uplink: string;
+  typeId: number;
+  typeIdVersion: number;
   started: number;
   settle: (o: VsiOutcome) => void;
 }
@@ -44,6 +57,10 @@ const QUERY_MODES = ['assoc', 'preassoc', 'preassoc-rr'] as const;
 export class Vdp22Client implements VsiAssociator {
   private readonly socket: ClifSocket;
   private readonly requestTimeoutMs: number;
+  private readonly outcomeGraceMs: number;
+  private readonly testDropEvent?: (instanceUuid: string) => boolean;
+  /** uuid → mode of requests settled from a query: their event may still come late and must not read as news. */
+  private readonly settledByQuery = new Map<string, VdpRequestMode>();
   /** Requests waiting for their event, per instance UUID, oldest first. */
   private readonly waiters = new Map<string, Waiter[]>();
   /** VSIs this client made and lldpad holds (uuid → uplink): events lack the interface; a restart loses them. */
@@ -56,6 +73,8 @@ export class Vdp22Client implements VsiAssociator {
   constructor(opts: Vdp22ClientOptions = {}) {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
+    this.outcomeGraceMs = Math.max(0, opts.outcomeGraceMs ?? 1500);
+    this.testDropEvent = opts.testDropEvent;
     this.socket = new ClifSocket({ ...opts, attach: [VDP22_MODULE_ID] });
     this.socket.onEvent((e) => {
       if (e.moduleId === VDP22_MODULE_ID) this.onVdpEvent(e.payload);
@@ -94,14 +113,18 @@ export class Vdp22Client implements VsiAssociator {
     const outcome = new Promise<VsiOutcome>((resolve) => (settle = resolve));
     let done = false;
     let timer: NodeJS.Timeout | undefined;
+    let grace: NodeJS.Timeout | undefined;
     const waiter: Waiter = {
       mode: req.mode,
       uplink: req.uplink,
+      typeId: req.typeId,
+      typeIdVersion: req.typeIdVersion,
       started,
       settle: (o) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
+        clearTimeout(grace);
         this.removeWaiter(uuid, waiter);
         settle(o);
       },
@@ -116,6 +139,15 @@ export class Vdp22Client implements VsiAssociator {
         waiter.settle({ kind: 'transport-error', message: this.refusal(req, reply.status) });
       } else if (!done) {
         timer = setTimeout(() => waiter.settle({ kind: 'timeout', afterMs: Math.round(performance.now() - started) }), timeoutMs);
+        if (this.outcomeGraceMs > 0) {
+          // The outcome event is one datagram; if it is lost nothing repeats it. Ask lldpad what it holds instead.
+          const check = (): void => {
+            void this.settleFromQuery(uuid, waiter).then(() => {
+              if (!done) grace = setTimeout(check, this.outcomeGraceMs);
+            });
+          };
+          grace = setTimeout(check, this.outcomeGraceMs);
+        }
       }
     } catch (e) {
       waiter.settle({ kind: 'transport-error', message: (e as Error).message });
@@ -123,8 +155,42 @@ export class Vdp22Client implements VsiAssociator {
     return outcome;
   }
 
+  /**
+   * Settles a request whose outcome event is overdue from what lldpad holds. Only a definite answer settles it:
+   * the VSI held in the mode and type asked for with the bridge's "accepted" (hints 0), or — for deassoc — no VSI
+   * at all. Anything else (still 255 = no bridge answer yet, an older mode) leaves the request waiting; a failure
+   * still arrives as its event or ends in the timeout.
+   */
+  private async settleFromQuery(uuid: string, w: Waiter): Promise<void> {
+    let found: ClifVsi | undefined;
+    try {
+      found = await this.queryVsi(w.uplink, uuid);
+    } catch {
+      return; // lldpad busy or restarting: the next check or the timeout decides
+    }
+    if (!this.waiters.get(uuid)?.includes(w)) return; // the event came while we asked
+    const latencyMs = Math.round((performance.now() - w.started) * 1000) / 1000;
+    if (w.mode === 'deassoc') {
+      if (found) return;
+      this.held.delete(uuid);
+    } else {
+      const same = found && found.mode === w.mode && found.hints === 0 && found.typeId === w.typeId && found.typeIdVersion === w.typeIdVersion;
+      if (!same) return;
+      this.held.set(uuid, w.uplink);
+    }
+    this.settledByQuery.set(uuid, w.mode);
+    // An event that is really lost never clears its entry: keep only the latest few hundred.
+    if (this.settledByQuery.size > 512) this.settledByQuery.delete(this.settledByQuery.keys().next().value!);
+    w.settle({ kind: 'accepted', mode: w.mode, latencyMs });
+  }
+
   async query(uplink: string, instanceUuid: string): Promise<VsiStatus | undefined> {
-    const uuid = parseUuid(instanceUuid, 'instanceUuid');
+    const found = await this.queryVsi(uplink, parseUuid(instanceUuid, 'instanceUuid'));
+    return found ? toStatus(found) : undefined;
+  }
+
+  /** lldpad's raw record of one VSI (hints = the bridge's answer, 255 while none), or undefined. */
+  private async queryVsi(uplink: string, uuid: string): Promise<ClifVsi | undefined> {
     // lldpad only finds a VSI whose current mode is the query's: ask for each mode at once.
     const replies = await Promise.all(QUERY_MODES.map((m) => this.socket.command(encodeVsiQuery(uplink, uuid, m))));
     for (const r of replies) {
@@ -133,8 +199,7 @@ export class Vdp22Client implements VsiAssociator {
         throw qbgError('QBG_ERR_LLDPAD_COMMAND', `the query of VSI ${uuid} on ${uplink}`, `${why.text} (${why.name})`);
       }
     }
-    const found = replies.flatMap((r) => decodeQueryReply(r.body)).find((v) => v.instanceUuid === uuid);
-    return found ? toStatus(found) : undefined;
+    return replies.flatMap((r) => decodeQueryReply(r.body)).find((v) => v.instanceUuid === uuid && v.mode !== 'unknown');
   }
 
   onEvent(listener: (e: VsiEvent) => void): () => void {
@@ -181,6 +246,13 @@ export class Vdp22Client implements VsiAssociator {
       return; // not a VSI event we can read: nothing to match it to
     }
     const uuid = vsi.instanceUuid;
+    if (this.testDropEvent?.(uuid)) return;
+    // The late event of a request a query already settled: it says what we already know.
+    const known = this.settledByQuery.get(uuid);
+    if (known !== undefined) {
+      this.settledByQuery.delete(uuid);
+      if (vsi.mode === known && !this.waiters.has(uuid)) return;
+    }
     const waiter = this.waiters.get(uuid)?.[0];
     const code = Number.isInteger(vsi.hints) ? vsi.hints : -1;
     if (waiter) {
