@@ -119,6 +119,14 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     if (before === false && c.peerEvbSeen) void reconciler.bridgeBack(c.uplink).catch(() => undefined);
   });
 
+  // A restarted lldpad may also have forgotten the EVB configuration (a fresh config file): repair the uplinks
+  // now rather than at the next drift check, or re-associations fail until then.
+  bus.subscribe((e) => {
+    if (e.kind === 'lldpad-restarted' || e.kind === 'lldpad-reachable') {
+      void drift.checkNow().catch(() => undefined);
+    }
+  });
+
   const webhooks = new WebhookDispatcher(parseWebhookTargets(config.webhooks), { metrics });
   const detachWebhooks = webhooks.attach(bus);
 

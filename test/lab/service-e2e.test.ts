@@ -2,6 +2,8 @@
 // unconfigured. qbg configures EVB on the uplink, associates a VM NIC through the API, streams the transitions on
 // /events, counts them in /metrics, survives a kill -9 of lldpad by re-associating, and disassociates.
 import t from 'tap';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startLab } from './harness.js';
 import { startQbg } from '../helpers/qbg-process.js';
 
@@ -104,13 +106,17 @@ t.test('qbg serve configures EVB, associates a NIC, streams it, repairs after an
   const metrics = await (await fetch(`${qbg.url}/metrics`)).text();
   t.match(metrics, /qbg_nics\{state="associated"\} 1/, 'metrics count the associated NIC');
 
-  // lldpad forgets every VSI when it dies; qbg notices the new pid and re-associates.
+  // lldpad forgets every VSI when it dies; qbg notices the new pid, repairs EVB and re-associates.
+  // and here it also loses its configuration (a fresh config file): qbg must re-apply EVB before re-associating
   await lab.killLldpad('st1', 'KILL');
+  await writeFile(join(lab.stateDir, 'st1.conf'), '');
   await lab.startLldpad('st1');
   await until('VSI held again after the lldpad restart', async () => {
     const r = await lab.vdptool('st1', ['-i', 's0', '-t', '-V', 'assoc', '-c', `uuid=${uuid}`]);
     return r.stdout.includes(`uuid = ${uuid}`);
   }, 60_000);
+  const repaired = (await api('GET', '/uplinks/s0')).body;
+  t.match(repaired, { inSync: true, actual: { gpid: true, reflectiveRelay: true } }, 'EVB configuration re-applied');
   const nic = await until('NIC associated again', async () => {
     const r = await api('GET', `/nics/${nicId}`);
     return r.body?.state === 'associated' ? r.body : undefined;
