@@ -1,4 +1,5 @@
 // `qbg hook install [--libvirt] [--vdsm] [--dir D] …`: write the libvirt / vdsm hook scripts and their config.
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { DEFAULT_HOOK_CONFIG, loadHookConfig } from '../hooks/hook-config.js';
 import { installHooks, writeHookConfig } from '../hooks/install.js';
 import { flagString, parseArgs } from './args.js';
@@ -49,14 +50,23 @@ export async function hookCommand(args: string[], io: CliIo): Promise<number> {
   const configPath = flagString(p, 'config') ?? DEFAULT_HOOK_CONFIG;
 
   const values: Record<string, unknown> = {
-    url: flagString(p, 'url'),
+    // `qbg --url U` is a global option (main takes it before we see it): it also names the qbg the hooks call
+    url: flagString(p, 'url') ?? io.baseUrl,
     tokenFile: flagString(p, 'token-file'),
     onQbgDown: onDown,
     requestTimeoutMs: timeout === undefined ? undefined : Number(timeout),
     defaultUplink: flagString(p, 'default-uplink'),
   };
+  // Refuse to leave a config the hooks would reject: check what was written, and put the old file back if it fails.
+  const previous = existsSync(configPath) ? readFileSync(configPath) : undefined;
   const config = writeHookConfig(configPath, values);
-  loadHookConfig(configPath, {}); // refuse to leave a config the hooks would reject
+  try {
+    loadHookConfig(configPath, {});
+  } catch (e) {
+    if (previous === undefined) rmSync(configPath, { force: true });
+    else writeFileSync(configPath, previous, { mode: 0o600 });
+    throw e;
+  }
 
   const scripts = installHooks({
     libvirt,

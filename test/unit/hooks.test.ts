@@ -278,3 +278,22 @@ t.test('installed hooks run as processes against a running qbg', async (t) => {
     t.match(r.stderr, /QBG_ERR_UNAUTHORIZED/);
   });
 });
+
+t.test('hook install: global --url is stored; a config the hooks would reject leaves nothing behind', async (t) => {
+  const { main } = await import('../../src/cli/main.js');
+  const { mkdtempSync, writeFileSync, existsSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const d = mkdtempSync(join(tmpdir(), 'qbg-hookinst-'));
+  writeFileSync(join(d, 'hook.token'), 'tok\n');
+  const quiet = { out: () => undefined, err: () => undefined };
+  const ok = await main(['--url', 'http://127.0.0.1:8099', 'hook', 'install', '--dir', join(d, 'hooks'), '--config', join(d, 'hook.json'), '--token-file', join(d, 'hook.token')], quiet);
+  t.equal(ok, 0);
+  t.match(JSON.parse(readFileSync(join(d, 'hook.json'), 'utf8')), { url: 'http://127.0.0.1:8099', tokenFile: join(d, 'hook.token') });
+  const errs: string[] = [];
+  const bad = await main(['hook', 'install', '--dir', join(d, 'hooks2'), '--config', join(d, 'hook2.json'), '--token-file', join(d, 'missing.token')], { out: () => undefined, err: (s) => void errs.push(s) });
+  t.equal(bad, 1);
+  t.match(errs.join('\n'), /tokenFile/);
+  t.notOk(existsSync(join(d, 'hook2.json')), 'no config written');
+  t.notOk(existsSync(join(d, 'hooks2', 'qemu')), 'no script written');
+});
