@@ -94,7 +94,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.QBG_HOST) listen.host = env.QBG_HOST;
   const port = envInt(env, 'QBG_PORT', 0, 65535);
   if (port !== undefined) listen.port = port;
-  if (env.QBG_SOCKET) listen.socket = env.QBG_SOCKET;
+  if (env.QBG_SOCKET !== undefined) listen.socket = env.QBG_SOCKET; // "" = no socket
   if (Object.keys(listen).length) o.listen = listen;
   if (env.QBG_DB) o.dbPath = env.QBG_DB;
   if (env.QBG_LOG_LEVEL) o.logLevel = env.QBG_LOG_LEVEL;

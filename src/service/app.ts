@@ -2,7 +2,9 @@
 // Nothing else in qbg constructs adapters; tests build the same service with a config of their own.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { createServer, type Server } from 'node:http';
-import { chmodSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { qbgError } from '../domain/errors.js';
 import { dirname } from 'node:path';
 import type { QbgConfig } from '../config.js';
 import { buildServer } from '../api/server.js';
@@ -70,7 +72,15 @@ function createAssociator(config: QbgConfig): VsiAssociator {
  */
 async function listenOnUnixSocket(app: FastifyInstance, path: string): Promise<Server> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
-  rmSync(path, { force: true });
+  if (existsSync(path)) {
+    // Only a stale socket (nobody answering) may be replaced: never take the socket of a running qbg.
+    const alive = await new Promise<boolean>((resolve) => {
+      const probe = connect(path, () => (probe.destroy(), resolve(true)));
+      probe.on('error', () => resolve(false));
+    });
+    if (alive) throw qbgError('QBG_ERR_CONFIG', 'listen.socket', `${path} is in use by another process (another qbg?); set listen.socket / QBG_SOCKET to another path, or "" for none`);
+    rmSync(path, { force: true });
+  }
   const server = createServer((req, res) => app.routing(req, res));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

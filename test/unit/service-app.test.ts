@@ -97,6 +97,10 @@ t.test('also serves on a root-only unix socket when listen.socket is set', async
     req.end();
   });
   t.match(body, /^200 \{"types":\[\]\}/, "the API answers on the socket");
+  // a second qbg on the same socket path is refused instead of stealing it
+  const second = await createService({ ...testConfig(), listen: { host: '127.0.0.1', port: 0, socket: cfg.listen.socket } });
+  t.teardown(() => second.stop());
+  await t.rejects(second.start(), { code: 'QBG_ERR_CONFIG', message: /in use/ });
 });
 
 t.test('each role is refused on every route that needs a higher one (walks the whole route table)', async (t) => {
