@@ -188,7 +188,12 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       const addresses: string[] = [];
       addresses.push(await app.listen({ host: config.listen.host, port: config.listen.port }));
       if (config.listen.socket) {
-        socketServer = await listenOnUnixSocket(app, config.listen.socket);
+        try {
+          socketServer = await listenOnUnixSocket(app, config.listen.socket);
+        } catch (e) {
+          await app.close(); // do not keep serving TCP half-started
+          throw e;
+        }
         addresses.push(`unix:${config.listen.socket}`);
       }
       nics.start();
