@@ -10,7 +10,13 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   // Loopback and, for root (a hypervisor service), a root-only unix socket by default; listen.socket "" turns it off.
   if (config.listen.socket === undefined && process.getuid?.() === 0) config.listen.socket = DEFAULT_SOCKET_PATH;
   const service = await createService(config);
-  const addresses = await service.start();
+  let addresses: string[];
+  try {
+    addresses = await service.start();
+  } catch (e) {
+    await service.stop().catch(() => undefined); // release the store and lldpad clients, then report
+    throw e;
+  }
   io.err(`qbg listening on ${addresses.join(', ')} (database ${config.dbPath})`);
   let stopping = false;
   const stop = (signal: string) => {
