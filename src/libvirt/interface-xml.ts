@@ -1,12 +1,12 @@
 // <interface> elements for a VM NIC on an 802.1Qbg uplink: a macvtap NIC ('direct') carrying the whole
 // virtualport, or a NIC of a libvirt VEPA network ('network') whose portgroup carries the VSI type.
-import { create } from 'xmlbuilder2';
 import { fieldError } from '../domain/errors.js';
 import { parseIfname, parseMac, parseName, parseUuid } from '../domain/identifiers.js';
 import { stableInstanceId } from '../domain/instance-uuid.js';
 import type { VsiTypeLookup } from '../domain/vsi-type.js';
 import { lookupProfile } from './profile-lookup.js';
-import { buildVirtualport, DIRECT_MODES, parametersOfType, type DirectMode, type QbgParameters } from './virtualport.js';
+import { DIRECT_MODES, parametersOfType, virtualportSpec, type DirectMode, type QbgParameters } from './virtualport.js';
+import { renderElement, type XmlElementSpec } from './xml-template.js';
 
 export interface DirectInterfaceRequest {
   /** qbg VSI type (profile) name */
@@ -62,10 +62,6 @@ export function instanceIdFor(instanceId: unknown, vmUuid: unknown, mac: string)
   return undefined;
 }
 
-function render(doc: ReturnType<typeof create>): string {
-  return doc.end({ prettyPrint: true, headless: true }) + '\n';
-}
-
 /** <interface type='direct'> with the profile's full virtualport. */
 export function directInterfaceXml(types: VsiTypeLookup, req: DirectInterfaceRequest): string {
   const uplink = parseIfname(req.uplink, 'uplink');
@@ -76,13 +72,16 @@ export function directInterfaceXml(types: VsiTypeLookup, req: DirectInterfaceReq
   const instanceId = instanceIdFor(req.instanceId, req.vmUuid, mac);
   if (instanceId) params.instanceId = instanceId;
 
-  const doc = create();
-  const iface = doc.ele('interface', { type: 'direct' });
-  iface.ele('mac', { address: mac }).up();
-  iface.ele('source', { dev: uplink, mode }).up();
-  iface.ele('model', { type: model }).up();
-  buildVirtualport(iface, params);
-  return render(doc);
+  return renderElement({
+    name: 'interface',
+    attrs: [['type', 'direct']],
+    children: [
+      { name: 'mac', attrs: [['address', mac]] },
+      { name: 'source', attrs: [['dev', uplink], ['mode', mode]] },
+      { name: 'model', attrs: [['type', model]] },
+      virtualportSpec(params),
+    ],
+  });
 }
 
 /** <interface type='network'> naming the VEPA network and portgroup; the interface adds only what is NIC-specific. */
@@ -98,11 +97,11 @@ export function networkInterfaceXml(types: VsiTypeLookup, req: NetworkInterfaceR
   const instanceId = instanceIdFor(req.instanceId, req.vmUuid, mac);
   if (instanceId) params.instanceId = instanceId;
 
-  const doc = create();
-  const iface = doc.ele('interface', { type: 'network' });
-  iface.ele('mac', { address: mac }).up();
-  iface.ele('source', { network, ...(portgroup !== undefined ? { portgroup } : {}) }).up();
-  iface.ele('model', { type: model }).up();
-  if (Object.keys(params).length > 0) buildVirtualport(iface, params);
-  return render(doc);
+  const children: XmlElementSpec[] = [
+    { name: 'mac', attrs: [['address', mac]] },
+    { name: 'source', attrs: portgroup !== undefined ? [['network', network], ['portgroup', portgroup]] : [['network', network]] },
+    { name: 'model', attrs: [['type', model]] },
+  ];
+  if (Object.keys(params).length > 0) children.push(virtualportSpec(params));
+  return renderElement({ name: 'interface', attrs: [['type', 'network']], children });
 }

@@ -6,6 +6,7 @@ import { managerId2ToByte, parseManagerId, parseTypeId, parseTypeIdVersion, pars
 import type { VsiTypeSpec } from '../domain/vsi-type.js';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 import { attr, attributes, element, firstChild, textNode, type XmlNode } from './xml-read.js';
+import type { XmlElementSpec } from './xml-template.js';
 
 export const VIRTUALPORT_QBG = '802.1Qbg';
 
@@ -118,6 +119,11 @@ export function virtualportOf(parent: XmlNode, where: string): VirtualportLevel 
 /** Append <virtualport type='802.1Qbg'><parameters …/></virtualport> to an xmlbuilder2 element. */
 export function buildVirtualport(parent: XMLBuilder, p: QbgParameters): void {
   parent.ele('virtualport', { type: VIRTUALPORT_QBG }).ele('parameters', Object.fromEntries(parameterAttributes(p))).up().up();
+}
+
+/** The same element as a spec for renderElement (src/libvirt/xml-template.ts). */
+export function virtualportSpec(p: QbgParameters): XmlElementSpec {
+  return { name: 'virtualport', attrs: [['type', VIRTUALPORT_QBG]], children: [{ name: 'parameters', attrs: parameterAttributes(p) }] };
 }
 
 /** The same element as a node of a parsed document (domain rewrite), indented like its new siblings. */

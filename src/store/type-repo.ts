@@ -72,12 +72,29 @@ export class TypeRepo {
       setCurrent: db.prepare('UPDATE vsi_types SET current_version = ?, updated_at = ? WHERE name = ?'),
       countVersions: db.prepare('SELECT count(*) AS n FROM vsi_type_versions WHERE name = ?'),
       deleteType: db.prepare('DELETE FROM vsi_types WHERE name = ?'),
+      // rows this connection changed (rolled-back ones too) and a counter of commits by other connections; two
+      // statements: the pragma as a table-valued function in one SELECT costs ten times as much
+      totalChanges: db.prepare('SELECT total_changes()').pluck(),
+      dataVersion: db.prepare('PRAGMA data_version').pluck(),
     };
   }
 
   /** Runs fn in one transaction (nested calls become savepoints): nothing half-written on error. */
   transaction<T>(fn: () => T): T {
     return this.db.transaction(fn)();
+  }
+
+  /**
+   * Changes whenever anything in the database may have changed since the last call: a write by this connection
+   * (through any repo, committed or rolled back) or a commit by another process (the CLI writing the same file).
+   */
+  changeStamp(): string {
+    return `${this.st.totalChanges.get() as number}/${this.st.dataVersion.get() as number}`;
+  }
+
+  /** Inside a transaction reads may see rows a rollback will take back: nothing read there may be cached. */
+  get inTransaction(): boolean {
+    return this.db.inTransaction;
   }
 
   getType(name: string): StoredType | undefined {

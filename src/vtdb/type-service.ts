@@ -14,6 +14,7 @@ import {
   type VsiTypeVersion,
 } from '../domain/vsi-type.js';
 import { TypeRepo } from '../store/type-repo.js';
+import { TypeReadCache } from './type-read-cache.js';
 
 /**
  * How many NICs use a VSI type (any version); 0/false = free to delete. Provided by the NIC/association
@@ -60,9 +61,11 @@ export class TypeService implements VsiTypeLookup {
   readonly repo: TypeRepo;
   private isInUse: TypeUsageCheck;
   private readonly now: () => Date;
+  private readonly cache: TypeReadCache;
 
   constructor(db: Database | TypeRepo, opts: TypeServiceOptions = {}) {
     this.repo = db instanceof TypeRepo ? db : new TypeRepo(db);
+    this.cache = new TypeReadCache(this.repo);
     this.isInUse = opts.isInUse ?? (() => 0);
     this.now = opts.now ?? (() => new Date());
   }
@@ -76,7 +79,9 @@ export class TypeService implements VsiTypeLookup {
 
   /** VsiTypeLookup: the current version, or the pinned typeIdVersion. */
   get(name: string, typeIdVersion?: number): VsiTypeVersion | undefined {
-    return typeIdVersion === undefined ? this.repo.current(name) : this.repo.version(name, typeIdVersion);
+    return this.cache.get(name, typeIdVersion, () =>
+      typeIdVersion === undefined ? this.repo.current(name) : this.repo.version(name, typeIdVersion),
+    );
   }
 
   /** Like get, but a missing type or version is a 404 naming it. */
