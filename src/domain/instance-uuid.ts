@@ -2,7 +2,7 @@
 // bridge sees a new VSI after each restart or redefinition; qbg instead derives the id from what names the NIC
 // for its whole life: the VM's UUID and the NIC's MAC (RFC 4122 §4.3, name-based, SHA-1 = version 5).
 import { hash } from 'node:crypto';
-import { bytesToUuid, parseMac, parseUuid, uuidToBytes } from './identifiers.js';
+import { parseMac, parseUuid, uuidToBytes } from './identifiers.js';
 
 /** qbg's own UUIDv5 namespace: fixed forever, changing it would change every NIC's instance id. */
 export const QBG_INSTANCE_NAMESPACE = '5f368b07-04bd-46f6-98a0-3b746efe7f0f';
@@ -30,7 +30,8 @@ export function uuidV5(namespace: string, name: string): string {
   const b = hash('sha1', input, 'buffer').subarray(0, 16);
   b[6] = (b[6] & 0x0f) | 0x50; // version 5
   b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-  return bytesToUuid(b);
+  const h = b.toString('hex'); // straight from the digest: bytesToUuid would copy it first
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
 /**
