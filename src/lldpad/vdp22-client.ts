@@ -29,8 +29,9 @@ export interface Vdp22ClientOptions extends ClifSocketOptions {
   maxInFlight?: number;
   /**
    * How long to wait for a request's outcome event before asking lldpad (query) what it holds, and the period of
-   * further queries until requestTimeoutMs. lldpad answers in milliseconds, but about 1 in 100 outcome events never
-   * reaches us; without this each one held the queue for the whole timeout. Default 1500 ms; 0 = never query.
+   * further queries until requestTimeoutMs. lldpad answers in milliseconds; an event datagram lost on the way (nothing
+   * repeats it) would otherwise hold the queue for the whole timeout. It cannot shorten a request lldpad itself has
+   * no bridge answer for (listed with hints 255; see docs/benchmarks.md). Default 1500 ms; 0 = never query.
    */
   outcomeGraceMs?: number;
   /**
