@@ -27,16 +27,8 @@ export interface NicAssociationInput {
   mode?: NicMode;
 }
 
-export interface NicAssociationRequest {
-  vmUuid: string;
-  mac: string;
-  uplink: string;
-  type: string;
-  version?: number;
-  vlan: number;
-  instanceUuid: string;
-  mode: NicMode;
-}
+/** The input after validation: instance UUID and mode decided. */
+export type NicAssociationRequest = Omit<NicAssociationInput, 'instanceUuid' | 'mode'> & { instanceUuid: string; mode: NicMode };
 
 /** Everything lldpad is told about a NIC, pinned when the request is made (a later type edit does not move it). */
 export interface NicParams {

@@ -4,6 +4,7 @@
 // is a QbgError with the catalogue code and always fails.
 import { QbgError, type ErrorCode } from '../domain/errors.js';
 import type { HookConfig } from './hook-config.js';
+import type { NicAssociationInput } from '../domain/nic.js';
 
 /** qbg or lldpad cannot be asked right now. */
 export class QbgDown extends Error {}
@@ -27,14 +28,7 @@ export interface HookTypeView {
 }
 
 /** One NIC as the NIC API takes it (src/api/nics-routes.ts AssociateBody without vmUuid/mode). */
-export interface NicInput {
-  mac: string;
-  uplink: string;
-  type: string;
-  version?: number;
-  vlan: number;
-  instanceUuid?: string;
-}
+export type NicInput = Omit<NicAssociationInput, 'vmUuid' | 'mode'>;
 
 /** Codes of requests that reached lldpad (or tried to): only these can be caused by lldpad being down. */
 const LLDPAD_OUTCOME_CODES = new Set<string>(['QBG_ERR_LLDPAD_COMMAND', 'QBG_ERR_VDP_REJECTED', 'QBG_ERR_VDP_TIMEOUT']);
