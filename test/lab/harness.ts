@@ -217,3 +217,15 @@ export async function startLab(t: TeardownHost, opts: LabUpOptions = {}): Promis
   };
   return lab;
 }
+
+/** The modes a station's lldpad holds one VSI in ([] = not held), asked per UUID with vdptool (never the list-all
+ *  form, which prints nothing past ~25 VSIs) and once per mode (lldpad only finds a VSI in its current mode). */
+export async function heldOn(lab: Lab, station: string, uuid: string): Promise<string[]> {
+  const st = lab.station(station);
+  const modes: string[] = [];
+  for (const m of ['assoc', 'preassoc', 'preassoc-rr']) {
+    const r = await lab.vdptool(st.netns, ['-i', st.uplink, '-t', '-V', m, '-c', `uuid=${uuid}`]);
+    for (const rec of r.stdout.split(/VSI\s+\d+:/).slice(1)) if (rec.includes(uuid)) modes.push(/mode\s*=\s*(\S+)/.exec(rec)?.[1] ?? '?');
+  }
+  return modes;
+}

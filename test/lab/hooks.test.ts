@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLab, type Lab } from './harness.js';
+import { startLab, type Lab, heldOn } from './harness.js';
 import { defaultConfig } from '../../src/config.js';
 import { createService, type QbgService } from '../../src/service/app.js';
 import { hookCommand } from '../../src/cli/hook.js';
@@ -19,16 +19,6 @@ const fixture = readFileSync(new URL('../fixtures/hooks/domain-two-nics.xml', im
 // the lab's station uplink is s0
 const DOMAIN = fixture.replace("source dev='eth0'", "source dev='s0'").replace("source dev='eth1'", "source dev='s0'");
 
-/** The modes lldpad on a station holds the VSI in ([] = not held), asked with vdptool. */
-async function heldOn(lab: Lab, station: string, uuid: string): Promise<string[]> {
-  const st = lab.station(station);
-  const modes: string[] = [];
-  for (const m of ['assoc', 'preassoc', 'preassoc-rr']) {
-    const r = await lab.vdptool(st.netns, ['-i', st.uplink, '-t', '-V', m, '-c', `uuid=${uuid}`]);
-    for (const rec of r.stdout.split(/VSI\s+\d+:/).slice(1)) if (rec.includes(uuid)) modes.push(/mode\s*=\s*(\S+)/.exec(rec)?.[1] ?? '?');
-  }
-  return modes;
-}
 
 function run(path: string, argv: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {

@@ -6,7 +6,7 @@ import t from 'tap';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startLab, type Lab } from './harness.js';
+import { startLab, type Lab, heldOn } from './harness.js';
 import { openDatabase } from '../../src/store/db.js';
 import { NicRepo } from '../../src/store/nic-repo.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
@@ -16,16 +16,6 @@ import { MigrationService } from '../../src/service/migration.js';
 import { nicId } from '../../src/domain/nic.js';
 import { stableInstanceId } from '../../src/domain/instance-uuid.js';
 
-/** The modes lldpad on a station holds the VSI in (each record once; [] = not held). */
-async function heldOn(lab: Lab, station: string, uuid: string): Promise<string[]> {
-  const st = lab.station(station);
-  const modes: string[] = [];
-  for (const m of ['assoc', 'preassoc', 'preassoc-rr']) {
-    const r = await lab.vdptool(st.netns, ['-i', st.uplink, '-t', '-V', m, '-c', `uuid=${uuid}`]);
-    for (const rec of r.stdout.split(/VSI\s+\d+:/).slice(1)) if (rec.includes(uuid)) modes.push(/mode\s*=\s*(\S+)/.exec(rec)?.[1] ?? '?');
-  }
-  return modes;
-}
 
 t.test('live migration between two stations', async (t) => {
   const lab = await startLab(t, { stations: 2, bridge: 'lldpad', stationEvb: true });

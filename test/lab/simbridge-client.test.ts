@@ -5,23 +5,13 @@ import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { Vdp22Client } from '../../src/lldpad/vdp22-client.js';
 import type { VsiEvent, VsiRequest } from '../../src/domain/vsi-request.js';
-import { startLab } from './harness.js';
-import { startSim } from './simbridge-process.js';
+import { startSimLab } from './simbridge-process.js';
 
 // RKA/RWD 17 on both sides (≈ 1.3 s instead of ≈ 10.5 s): lldpad's own response wait becomes ≈ 2 s.
 const EXP = '17';
 
 t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
-  const lab = await startLab(t, { bridge: 'none', stationEvb: true });
-  const st = lab.station('st1');
-  for (const key of ['vdprka', 'vdprwd']) {
-    const r = await lab.lldptool(st.netns, ['-T', '-i', st.uplink, '-g', 'ncb', '-V', 'evb', '-c', `${key}=${EXP}`]);
-    t.equal(r.code, 0, `station ${key}=${EXP}: ${r.stdout}${r.stderr}`);
-  }
-  const sim = await startSim(lab, st.bridgePort, ['--rka', EXP, '--rwd', EXP]);
-  t.teardown(() => sim.stop());
-  await lab.waitForEvb('st1');
-  await sim.waitFor((e) => e.event === 'lldp-station' && e.evb.rka === Number(EXP), 10_000, 'station EVB TLV with RKA 17');
+  const { lab, st, sim } = await startSimLab(t, EXP);
 
   const client = new Vdp22Client({ netns: st.netns, requestTimeoutMs: 8000 });
   t.teardown(() => client.close());

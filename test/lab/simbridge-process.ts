@@ -4,7 +4,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Lab } from './harness.js';
+import { startLab, type Lab, type LabStation, type TeardownHost } from './harness.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 export type SimEvent = Record<string, any> & { event: string; ms: number };
@@ -61,3 +61,22 @@ export async function startSim(lab: Lab, port: string, args: string[] = []): Pro
   return { events, send, waitFor, stop };
 }
 
+
+/**
+ * A lab whose bridge is our simulator: no bridge lldpad, the station's keep-alive and resource-wait exponents set to
+ * `exp` on both sides (the station uses the larger of its own and the bridge's, so keep-alive loss shows in seconds),
+ * and the EVB exchange done, seen from both ends.
+ */
+export async function startSimLab(t: TeardownHost, exp: string): Promise<{ lab: Lab; st: LabStation; sim: Sim }> {
+  const lab = await startLab(t, { bridge: 'none', stationEvb: true });
+  const st = lab.station('st1');
+  for (const key of ['vdprka', 'vdprwd']) {
+    const r = await lab.lldptool(st.netns, ['-T', '-i', st.uplink, '-g', 'ncb', '-V', 'evb', '-c', `${key}=${exp}`]);
+    if (r.code !== 0) throw new Error(`station ${key}=${exp} refused: ${r.stdout}${r.stderr}`);
+  }
+  const sim = await startSim(lab, st.bridgePort, ['--rka', exp, '--rwd', exp]);
+  t.teardown(() => sim.stop());
+  await lab.waitForEvb('st1');
+  await sim.waitFor((e) => e.event === 'lldp-station' && e.evb.rka === Number(exp), 10_000, `station EVB TLV with RKA ${exp}`);
+  return { lab, st, sim };
+}

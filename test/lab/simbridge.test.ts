@@ -3,8 +3,7 @@
 // de-associate each end the way lldpad reports them. One lab (bridge lldpad replaced by the simulator) for all.
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
-import { startLab } from './harness.js';
-import { startSim, type SimEvent } from './simbridge-process.js';
+import { startSimLab, type SimEvent } from './simbridge-process.js';
 
 // Station and simulator both advertise RKA/RWD 17 (10 µs × 2^17 ≈ 1.3 s) instead of 20 (≈ 10.5 s): the station
 // uses the larger of both, and its response wait ((1 + 2·retries)·2^RTE + 2^RWD) × 1.5 ≈ 2 s then stays inside
@@ -16,16 +15,7 @@ function vsiArgs(mode: string, uuid: string, typeId: number, mac: string): strin
 }
 
 t.test('simulated bridge vs station lldpad (vdptool as ground truth)', async (t) => {
-  const lab = await startLab(t, { bridge: 'none', stationEvb: true });
-  const st = lab.station('st1');
-  for (const key of ['vdprka', 'vdprwd']) {
-    const r = await lab.lldptool(st.netns, ['-T', '-i', st.uplink, '-g', 'ncb', '-V', 'evb', '-c', `${key}=${EXP}`]);
-    t.equal(r.code, 0, `station ${key}=${EXP}: ${r.stdout}${r.stderr}`);
-  }
-  const sim = await startSim(lab, st.bridgePort, ['--rka', EXP, '--rwd', EXP]);
-  t.teardown(() => sim.stop());
-  await lab.waitForEvb('st1');
-  await sim.waitFor((e) => e.event === 'lldp-station' && e.evb.rka === Number(EXP), 10_000, 'station EVB TLV with RKA 17');
+  const { lab, st, sim } = await startSimLab(t, EXP);
 
   let macN = 0x10;
   const nextMac = (): string => `52:54:00:00:00:${(macN++).toString(16).padStart(2, '0')}`;
