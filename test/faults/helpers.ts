@@ -15,21 +15,8 @@ export interface Reply {
   ms: number;
 }
 
-export async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000, everyMs = 250): Promise<T> {
-  const start = Date.now();
-  let last: unknown;
-  while (Date.now() - start < timeoutMs) {
-    try {
-      const v = await fn();
-      if (v) return v;
-      last = undefined;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
+import { until } from '../helpers/until.js';
+export { until };
 
 /** One HTTP call; a refused/reset connection (qbg killed) is status 0, never a throw. */
 export async function call(base: string, method: string, path: string, body?: unknown): Promise<Reply> {

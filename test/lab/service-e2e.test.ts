@@ -6,21 +6,8 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startLab } from './harness.js';
 import { startQbg } from '../helpers/qbg-process.js';
+import { until } from '../helpers/until.js';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const start = Date.now();
-  let last: unknown;
-  while (Date.now() - start < timeoutMs) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) {
-      last = e;
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-}
 
 /** Read an SSE stream in the background, collecting parsed events. */
 function followEvents(url: string): { events: Array<{ id?: string; data: Record<string, unknown> }>; close(): void } {
