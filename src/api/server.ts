@@ -8,6 +8,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { isQbgError, qbgError, QbgError } from '../domain/errors.js';
 import { registerAuth, type TokenConfig } from './auth.js';
+import { clientErrorResponse, fromFastifyError, routeNotFound } from './framework-errors.js';
+import { maxHeaderSize } from 'node:http';
 
 export interface RegisteredRoute {
   method: string;
@@ -48,11 +50,9 @@ function validationToQbg(err: FastifyError): QbgError {
       : schema?.enum
         ? `must be one of ${schema.enum.join(', ')}, got ${JSON.stringify(v?.data)}`
         : undefined;
-  const message = missing
-    ? `${ctx} ${field} is required`
-    : extra
-      ? `unknown field ${ctx} ${field}`
-      : `${ctx} ${field} ${range ?? v?.message ?? err.message}`;
+  // "body vlan is required", but "body must be object", not "body body must be object"
+  const where = field === ctx ? ctx : `${ctx} ${field}`;
+  const message = missing ? `${where} is required` : extra ? `unknown field ${where}` : `${where} ${range ?? v?.message ?? err.message}`;
   return new QbgError(code, message, { field });
 }
 
@@ -61,6 +61,8 @@ function storeUnwritable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   return typeof code === 'string' && (code === 'SQLITE_FULL' || code.startsWith('SQLITE_READONLY'));
 }
+
+const STATUS_TEXT: Record<number, string> = { 400: 'Bad Request', 408: 'Request Timeout', 431: 'Request Header Fields Too Large' };
 
 // ajv-formats is CommonJS: its default export arrives wrapped under NodeNext.
 const addFormats = ((addFormatsImport as unknown as { default?: typeof addFormatsImport }).default ?? addFormatsImport) as unknown as (ajv: Ajv) => Ajv;
@@ -94,16 +96,27 @@ function finiteOnly(validate: ValidateFunction): ValidateFunction {
 }
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const bodyLimit = opts.bodyLimit ?? 1024 * 1024;
   const app = Fastify({
     logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel ?? 'info' },
-    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    bodyLimit,
     // the router answers bad percent-encoding (400) and path parameters over 100 characters (414) itself,
     // bypassing the error handler: give them the catalogue's shape too
     frameworkErrors: (err, _req, reply) => {
-      const e = new QbgError('QBG_ERR_BAD_REQUEST', err.message, { field: 'url' });
+      const e = fromFastifyError(err, { bodyLimit }) ?? new QbgError('QBG_ERR_URL', err.message, { field: 'url' });
       // the reply here is typed for the router's generic route, not ours: send raw JSON
       const raw = reply as unknown as { status(code: number): { type(t: string): { send(body: string): unknown } } };
-      raw.status(err.statusCode ?? 400).type('application/json').send(JSON.stringify({ ...e.toJSON(), statusCode: err.statusCode ?? 400 }));
+      raw.status(e.statusCode).type('application/json').send(JSON.stringify(e.toJSON()));
+    },
+    // node's HTTP parser refuses oversized headers (431), slow requests (408) and garbage before fastify sees a
+    // request; fastify's default answer has its own shape
+    clientErrorHandler(err, socket) {
+      const answer = socket.destroyed ? undefined : clientErrorResponse(err as NodeJS.ErrnoException, maxHeaderSize);
+      if (answer && socket.writable) {
+        const reason = STATUS_TEXT[answer.status] ?? 'Bad Request';
+        socket.write(`HTTP/1.1 ${answer.status} ${reason}\r\nContent-Length: ${Buffer.byteLength(answer.body)}\r\nContent-Type: application/json\r\nConnection: close\r\n\r\n${answer.body}`);
+      }
+      socket.destroy(err);
     },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
@@ -114,20 +127,19 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? jsonBody.compile(schema) : finiteOnly(textParts.compile(schema))));
 
   app.setErrorHandler((err: FastifyError | QbgError | Error, req, reply) => {
-    let e: QbgError;
+    let e: QbgError | undefined;
     if (isQbgError(err)) e = err;
     else if (storeUnwritable(err)) e = qbgError('QBG_ERR_STORE_READONLY', `${(err as { code: string }).code}: ${err.message}`);
     else if ((err as FastifyError).validation) e = validationToQbg(err as FastifyError);
-    else if ((err as FastifyError).statusCode && (err as FastifyError).statusCode! < 500) {
-      const fe = err as FastifyError;
-      // content-type parser errors (bad/empty JSON, a "__proto__" key, wrong media type, too large) are about the body
-      const onBody = fe.code?.startsWith('FST_ERR_CTP_') ? { field: 'body' } : {};
-      e = new QbgError(fe.statusCode === 413 ? 'QBG_ERR_XML_LIMIT' : 'QBG_ERR_BAD_REQUEST', fe.message, onBody);
-      (e as { statusCode: number }).statusCode = fe.statusCode!;
-    } else {
+    else e = fromFastifyError(err as FastifyError, { bodyLimit, contentType: req.headers['content-type'] });
+    if (!e) {
       req.log.error({ err }, 'unexpected error');
       e = new QbgError('QBG_ERR_INTERNAL', err.message);
     }
+    reply.status(e.statusCode).type('application/json').send(JSON.stringify(e.toJSON()));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = routeNotFound(req.method, req.url);
     reply.status(e.statusCode).type('application/json').send(JSON.stringify(e.toJSON()));
   });
 

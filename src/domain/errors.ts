@@ -32,6 +32,21 @@ export const ERRORS = {
   QBG_ERR_INTEGER_RANGE: { status: 400, template: '%s must be an integer %s–%s, got %s' },
   QBG_ERR_STRING_LENGTH: { status: 400, template: '%s must be at most %s characters, got %s' },
   QBG_ERR_BAD_REQUEST: { status: 400, template: '%s' },
+  QBG_ERR_CONTROL_CHAR: {
+    status: 400,
+    template: '%s must not contain control characters (NUL, ESC, C0, DEL, C1 or a lone surrogate): %s at position %s',
+  },
+
+  // --- HTTP: what fastify and node refuse before a route runs (mapped in src/api/framework-errors.ts) ---
+  QBG_ERR_ROUTE_NOT_FOUND: { status: 404, template: 'no route %s %s (the API is listed at /docs)' },
+  QBG_ERR_BODY_TOO_LARGE: { status: 413, template: 'request body exceeds the limit of %s bytes' },
+  QBG_ERR_BODY_PARSE: { status: 400, template: 'body is not valid JSON: %s' },
+  QBG_ERR_MEDIA_TYPE: { status: 415, template: 'content-type %s is not supported here (send application/json)' },
+  QBG_ERR_URL: { status: 400, template: 'URL is malformed: %s' },
+  QBG_ERR_URL_PARAM_LENGTH: { status: 414, template: 'path parameter %s is longer than %s characters' },
+  QBG_ERR_HEADERS_TOO_LARGE: { status: 431, template: 'request headers exceed the limit of %s bytes' },
+  QBG_ERR_REQUEST_TIMEOUT: { status: 408, template: 'the request was not received in time' },
+  QBG_ERR_HTTP_MALFORMED: { status: 400, template: 'malformed HTTP request (%s)' },
 
   // --- VSI type database ---
   QBG_ERR_TYPE_NOT_FOUND: { status: 404, template: 'VSI type %s not found' },
