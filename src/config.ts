@@ -1,7 +1,7 @@
 // qbg's configuration: a JSON or YAML file (QBG_CONFIG or --config, default /etc/qbg/config.yaml when present),
 // then environment overrides, then built-in defaults that need no setup (embedded SQLite, loopback).
 import { existsSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { homedir, hostname } from 'node:os';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { qbgError } from './domain/errors.js';
@@ -15,6 +15,24 @@ export interface RemoteTypeDbConfig {
   url: string;
   /** Cached answers younger than this are used without asking the remote. */
   ttlSeconds: number;
+}
+
+/** Many hypervisors on one PostgreSQL (src/fleet): shared VSI types, one view of every VM NIC, cross-host checks. */
+export interface FleetConfig {
+  /** postgres://user:password@host:port/database — the fleet's database. */
+  postgres: string;
+  /** This hypervisor's name in the fleet (default: the machine's hostname). Unique per host. */
+  host: string;
+  /** How often this host says it is alive and reports its outbox depth. */
+  heartbeatSeconds: number;
+  /** A host silent for longer is stale (a fleet check). */
+  staleSeconds: number;
+  /** Types and fleet checks are re-read this often even without a notification (missed NOTIFY, reconnect). */
+  catchUpSeconds: number;
+  /** Longest wait between attempts to reach PostgreSQL while it is down. */
+  backoffMaxSeconds: number;
+  /** A migration's source may still hold the VSI this long after the destination associated it. */
+  migrationGraceSeconds: number;
 }
 
 export interface QbgConfig {
@@ -42,6 +60,8 @@ export interface QbgConfig {
   reconcile: { intervalSeconds: number; concurrency: number };
   /** ratePerSecond/rateBurst: per bearer token (applies when tokens are configured; 0 turns it off). */
   limits: { bodyBytes: number; ratePerSecond: number; rateBurst: number };
+  /** Absent = no fleet: this qbg stands alone on its SQLite (the default). */
+  fleet?: FleetConfig;
 }
 
 function defaultDbPath(): string {
@@ -87,7 +107,7 @@ function envInt(env: NodeJS.ProcessEnv, name: string, min: number, max: number):
 const splitTokens = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
 
 /** Environment overrides: QBG_HOST, QBG_PORT, QBG_SOCKET, QBG_DB, QBG_LOG_LEVEL, QBG_ADMIN_TOKENS, QBG_HOOK_TOKENS,
- *  QBG_MONITOR_TOKENS (comma-separated), QBG_LLDPAD_NETNS, QBG_LLDPAD_TRANSPORT. */
+ *  QBG_MONITOR_TOKENS (comma-separated), QBG_LLDPAD_NETNS, QBG_LLDPAD_TRANSPORT, QBG_FLEET_URL, QBG_FLEET_HOST. */
 function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   const listen: Record<string, unknown> = {};
@@ -108,6 +128,10 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.QBG_LLDPAD_NETNS) lldpad.netns = env.QBG_LLDPAD_NETNS;
   if (env.QBG_LLDPAD_TRANSPORT) lldpad.transport = env.QBG_LLDPAD_TRANSPORT;
   if (Object.keys(lldpad).length) o.lldpad = lldpad;
+  const fleet: Record<string, unknown> = {};
+  if (env.QBG_FLEET_URL) fleet.postgres = env.QBG_FLEET_URL;
+  if (env.QBG_FLEET_HOST) fleet.host = env.QBG_FLEET_HOST;
+  if (Object.keys(fleet).length) o.fleet = fleet;
   return o;
 }
 
@@ -121,6 +145,8 @@ function validate(c: QbgConfig): QbgConfig {
   if (!Number.isInteger(c.lldpad.maxInFlight) || c.lldpad.maxInFlight < 1 || c.lldpad.maxInFlight > 256) {
     throw qbgError('QBG_ERR_CONFIG', 'lldpad.maxInFlight', `must be an integer 1–256, got ${String(c.lldpad.maxInFlight)}`);
   }
+  if (c.fleet !== undefined && c.fleet !== null) c.fleet = validateFleet(c.fleet);
+  else delete c.fleet;
   for (const r of c.remotes) {
     if (!isObject(r) || typeof r.name !== 'string' || typeof r.url !== 'string') {
       throw qbgError('QBG_ERR_CONFIG', 'remotes', 'each remote needs a name and a url');
@@ -128,6 +154,27 @@ function validate(c: QbgConfig): QbgConfig {
     r.ttlSeconds ??= 60;
   }
   return c;
+}
+
+const FLEET_DEFAULTS = { heartbeatSeconds: 5, staleSeconds: 60, catchUpSeconds: 10, backoffMaxSeconds: 30, migrationGraceSeconds: 30 };
+const FLEET_FIELDS = ['postgres', 'host', ...Object.keys(FLEET_DEFAULTS)];
+
+/** `fleet:` needs a postgres URL; everything else has a default (host: this machine's name). */
+function validateFleet(input: unknown): FleetConfig {
+  if (!isObject(input)) throw qbgError('QBG_ERR_CONFIG', 'fleet', 'must be a mapping like { postgres: "postgres://…", host: "hv-017" }');
+  for (const k of Object.keys(input)) if (!FLEET_FIELDS.includes(k)) throw qbgError('QBG_ERR_CONFIG', `fleet.${k}`, `is not a fleet setting (allowed: ${FLEET_FIELDS.join(', ')})`);
+  const f = { ...FLEET_DEFAULTS, host: hostname(), ...input } as Record<string, unknown>;
+  if (typeof f.postgres !== 'string' || !/^postgres(ql)?:\/\/./.test(f.postgres)) {
+    throw qbgError('QBG_ERR_CONFIG', 'fleet.postgres', 'must be a URL postgres://user:password@host:port/database (or set QBG_FLEET_URL)');
+  }
+  if (typeof f.host !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/.test(f.host)) {
+    throw qbgError('QBG_ERR_CONFIG', 'fleet.host', `must be 1–64 characters of letters, digits, ".", "_" or "-", got ${String(f.host)}`);
+  }
+  for (const k of Object.keys(FLEET_DEFAULTS)) {
+    const v = f[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 86400) throw qbgError('QBG_ERR_CONFIG', `fleet.${k}`, `must be a number of seconds > 0 and ≤ 86400, got ${String(v)}`);
+  }
+  return f as unknown as FleetConfig;
 }
 
 export function loadConfig(opts: { path?: string; env?: NodeJS.ProcessEnv } = {}): QbgConfig {

@@ -16,6 +16,9 @@ export const NOTICE_KINDS: readonly ServiceNotice['kind'][] = [
   'reconcile-started',
   'reconcile-finished',
   'uplink-drift',
+  'fleet-double-held',
+  'fleet-migration-source-holding',
+  'fleet-host-stale',
 ];
 /** Values of ?kind=: one event kind, or 'notice' for every notice kind. */
 export const EVENT_KINDS = ['nic-transition', 'notice', ...NOTICE_KINDS] as const;

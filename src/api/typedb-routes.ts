@@ -8,7 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { fieldError } from '../domain/errors.js';
 import type { RouteRole } from './auth.js';
-import type { TypeService } from '../vtdb/type-service.js';
+import { localTypeWriter, type TypeService, type TypeWriter } from '../vtdb/type-service.js';
 import type { RemoteRegistry } from '../vtdb/remote-registry.js';
 import { etagMatches, toTypeEntry, TYPEDB_PREFIX, TYPEDB_SCHEMA_VERSION, typedbBody } from '../vtdb/typedb-wire.js';
 import { VsiTypeVersionSchema } from './types-routes.js';
@@ -85,10 +85,13 @@ export interface RemotesRoutesDeps {
   remotes: RemoteRegistry;
   /** Local type database, for copying a remote type into it. */
   types: TypeService;
+  /** Where the copy is written (in a fleet: PostgreSQL first). */
+  writer?: TypeWriter;
 }
 
 export function remotesRoutes(deps: RemotesRoutesDeps): FastifyPluginAsync {
   const { remotes, types } = deps;
+  const writer = deps.writer ?? localTypeWriter(types);
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['remote type databases'];
@@ -161,7 +164,7 @@ export function remotesRoutes(deps: RemotesRoutesDeps): FastifyPluginAsync {
         }
         const { createdAt, ...spec } = data;
         void createdAt;
-        const [imported] = types.importSpecs([{ source: `remote ${req.params.remote}`, spec }]);
+        const [imported] = await writer.importSpecs([{ source: `remote ${req.params.remote}`, spec }]);
         return { ...meta, imported };
       },
     });

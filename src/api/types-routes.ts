@@ -5,7 +5,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from 'typebox';
 import { FILTER_FORMATS } from '../domain/vsi-type.js';
 import { GROUP_ID_MAX, MANAGER_ID_MAX, TYPE_ID_MAX, TYPE_ID_VERSION_MAX, VLAN_MAX } from '../domain/identifiers.js';
-import type { TypeService } from '../vtdb/type-service.js';
+import { localTypeWriter, type TypeService, type TypeWriter } from '../vtdb/type-service.js';
 import { parseProfileSources } from '../vtdb/profile-files.js';
 
 const Vlan = Type.Integer({ minimum: 0, maximum: VLAN_MAX, description: 'VLAN id 0–4095' });
@@ -82,11 +82,25 @@ const ImportOutcomeSchema = Type.Object({
 });
 
 export interface TypesRoutesDeps {
+  /** Reads (the local database, or the fleet's local copy). */
   types: TypeService;
+  /** Changes: default straight to the local database; in a fleet, PostgreSQL first (src/fleet/type-writer.ts). */
+  writer?: TypeWriter;
 }
+
+const BaseVersionQuery = Type.Object(
+  {
+    baseVersion: Type.Optional({
+      ...SpecFields.typeIdVersion,
+      description: 'the typeIdVersion this change was decided on; another current version → 409 QBG_ERR_TYPE_RACED (no edit lost)',
+    }),
+  },
+  { additionalProperties: false },
+);
 
 export function typesRoutes(deps: TypesRoutesDeps): FastifyPluginAsync {
   const { types } = deps;
+  const writer = deps.writer ?? localTypeWriter(types);
   return async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['VSI types'];
@@ -135,7 +149,7 @@ export function typesRoutes(deps: TypesRoutesDeps): FastifyPluginAsync {
       config: { role: 'admin' },
       schema: { tags, summary: 'Create a VSI type (its first version)', body: CreateTypeBody, response: { 201: VsiTypeVersionSchema } },
       handler: async (req, reply) => {
-        const created = types.create(req.body);
+        const created = await writer.create(req.body);
         reply.status(201);
         return created;
       },
@@ -147,10 +161,11 @@ export function typesRoutes(deps: TypesRoutesDeps): FastifyPluginAsync {
         tags,
         summary: 'Edit a VSI type: changed parameters make a new version; no change is a no-op (changed: false)',
         params: NameParams,
+        querystring: BaseVersionQuery,
         body: EditTypeBody,
         response: { 200: Type.Object({ changed: Type.Boolean(), message: Type.String(), type: VsiTypeVersionSchema }) },
       },
-      handler: async (req) => types.edit(req.params.name, req.body),
+      handler: async (req) => writer.edit(req.params.name, req.body, { baseVersion: req.query.baseVersion }),
     });
 
     app.delete('/types/:name', {
@@ -159,9 +174,10 @@ export function typesRoutes(deps: TypesRoutesDeps): FastifyPluginAsync {
         tags,
         summary: 'Delete a VSI type with all its versions (refused while NICs use it)',
         params: NameParams,
+        querystring: BaseVersionQuery,
         response: { 200: Type.Object({ name: Type.String(), versions: Type.Integer() }) },
       },
-      handler: async (req) => types.delete(req.params.name),
+      handler: async (req) => writer.delete(req.params.name, { baseVersion: req.query.baseVersion }),
     });
 
     app.post('/types/import', {
@@ -172,7 +188,7 @@ export function typesRoutes(deps: TypesRoutesDeps): FastifyPluginAsync {
         body: ImportBody,
         response: { 200: Type.Object({ imported: Type.Array(ImportOutcomeSchema) }) },
       },
-      handler: async (req) => ({ imported: types.importSpecs(parseProfileSources(req.body.files)) }),
+      handler: async (req) => ({ imported: await writer.importSpecs(parseProfileSources(req.body.files)) }),
     });
   };
 }

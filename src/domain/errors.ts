@@ -58,6 +58,10 @@ export const ERRORS = {
     template: 'typeId %s version %s (manager %s) is already used by VSI type %s',
   },
   QBG_ERR_TYPE_IN_USE: { status: 409, template: 'VSI type %s is used by %s NIC(s); disassociate them first' },
+  QBG_ERR_TYPE_RACED: {
+    status: 409,
+    template: 'VSI type %s is at version %s but this change was based on version %s (another admin or host changed it meanwhile); read it again and retry',
+  },
   QBG_ERR_PROFILE_FILE: { status: 400, template: '%s: %s' },
   QBG_ERR_REMOTE_TYPEDB: { status: 502, template: 'remote type database %s: %s' },
   QBG_ERR_REMOTE_NOT_CONFIGURED: { status: 404, template: 'no remote type database named %s (configured: %s)' },
@@ -88,6 +92,14 @@ export const ERRORS = {
   // --- NICs / associations ---
   QBG_ERR_NIC_NOT_FOUND: { status: 404, template: 'NIC %s not found' },
   QBG_ERR_ILLEGAL_TRANSITION: { status: 409, template: 'NIC %s cannot go from %s to %s (%s)' },
+
+  // --- fleet (many hosts on one PostgreSQL) ---
+  QBG_ERR_FLEET_OFF: { status: 404, template: 'this qbg is not part of a fleet: set fleet.postgres in the config (or QBG_FLEET_URL)' },
+  QBG_ERR_FLEET_UNAVAILABLE: {
+    status: 503,
+    template: 'the fleet database (PostgreSQL) is unreachable: %s; VSI type changes and fleet queries need it, associations keep working',
+  },
+  QBG_ERR_FLEET: { status: 500, template: 'fleet database: %s' },
 
   // --- access ---
   QBG_ERR_UNAUTHORIZED: { status: 401, template: 'missing or unknown token: send Authorization: Bearer <token>' },

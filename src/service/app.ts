@@ -10,7 +10,9 @@ import type { QbgConfig } from '../config.js';
 import { buildServer } from '../api/server.js';
 import { openDatabase, type Database } from '../store/db.js';
 import { SqliteUplinkConfigStore } from '../store/uplink-repo.js';
-import { TypeService } from '../vtdb/type-service.js';
+import { TypeService, localTypeWriter } from '../vtdb/type-service.js';
+import { Fleet } from '../fleet/fleet.js';
+import { fleetRoutes } from '../api/fleet-routes.js';
 import { RemoteRegistry } from '../vtdb/remote-registry.js';
 import { typesRoutes } from '../api/types-routes.js';
 import { typedbRoutes, remotesRoutes } from '../api/typedb-routes.js';
@@ -47,6 +49,8 @@ export interface QbgService {
   reconciler: Reconciler;
   bus: TransitionBus;
   metrics: QbgMetrics;
+  /** Present when a fleet is configured (config.fleet): PostgreSQL shared by many hosts. */
+  fleet?: Fleet;
   /** Start background work (reconciler, drift checks) and listen; resolves with the address(es). */
   start(): Promise<string[]>;
   /** Graceful stop: stop accepting, finish or record in-flight work, close lldpad clients and the store. */
@@ -107,7 +111,8 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
 
   const associator = instrumentAssociator(overrides.associator ?? createAssociator(config), metrics);
 
-  const nicRepo = new NicRepo(db);
+  // with a fleet, every NIC change is also queued for PostgreSQL in its own transaction (src/fleet/nic-publisher.ts)
+  const nicRepo = new NicRepo(db, { outbox: config.fleet !== undefined });
   // A VSI type still announced for some NIC must not vanish under it.
   const countNicsOfType = db.prepare('SELECT count(*) AS n FROM nics WHERE type_name = ?');
   types.setUsageCheck((name) => (countNicsOfType.get(name) as { n: number }).n);
@@ -137,6 +142,13 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     }
   });
 
+  let appRef: FastifyInstance | undefined;
+  const fleetLog = { info: (o: object, m?: string) => appRef?.log.info(o, m), warn: (o: object, m?: string) => appRef?.log.warn(o, m) };
+  const fleet = config.fleet ? new Fleet({ config: config.fleet, db, nicRepo, types, bus, metrics, log: fleetLog }) : undefined;
+  if (fleet) bus.subscribe((e) => e.kind === 'nic-transition' && fleet.wake());
+  // type changes go to the fleet's PostgreSQL first when there is one, else straight to SQLite
+  const typeWriter = fleet?.writer ?? localTypeWriter(types);
+
   const webhooks = new WebhookDispatcher(parseWebhookTargets(config.webhooks), { metrics });
   const detachWebhooks = webhooks.attach(bus);
 
@@ -150,9 +162,10 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       evbUp: async (name) => (await uplinks.status(name)).peerEvbSeen,
     }),
     eventsRoutes({ bus, history: repoHistory(nicRepo), metrics }),
-    typesRoutes({ types }),
+    typesRoutes({ types, writer: typeWriter }),
     typedbRoutes({ types }),
-    remotesRoutes({ remotes, types }),
+    remotesRoutes({ remotes, types, writer: typeWriter }),
+    fleetRoutes({ fleet }),
     xmlRoutes({ types }),
     uplinksRoutesFor(uplinks),
     nicsRoutes({ nics, migration, reconciler }),
@@ -172,6 +185,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     bodyLimit: config.limits.bodyBytes,
     routes,
   });
+  appRef = app;
 
   let socketServer: Server | undefined;
   return {
@@ -184,6 +198,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     reconciler,
     bus,
     metrics,
+    ...(fleet ? { fleet } : {}),
     async start() {
       const addresses: string[] = [];
       addresses.push(await app.listen({ host: config.listen.host, port: config.listen.port }));
@@ -197,6 +212,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
         addresses.push(`unix:${config.listen.socket}`);
       }
       nics.start();
+      fleet?.start();
       drift.start();
       // lldpad keeps VSIs in memory only: the first sweep re-associates what qbg says should be associated.
       void reconciler.start().catch((err: unknown) => app.log.warn({ err }, 'reconciler start failed'));
@@ -211,6 +227,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       await reconciler.stop();
       // in-flight associations end on lldpad's answer or their timeout, and are persisted either way
       await nics.stop();
+      await fleet?.stop();
       detachWebhooks();
       await webhooks.close();
       await associator.close();

@@ -21,7 +21,17 @@ export interface NicTransition {
 }
 
 export interface ServiceNotice {
-  kind: 'lldpad-restarted' | 'lldpad-unreachable' | 'lldpad-reachable' | 'reconcile-started' | 'reconcile-finished' | 'uplink-drift';
+  kind:
+    | 'lldpad-restarted'
+    | 'lldpad-unreachable'
+    | 'lldpad-reachable'
+    | 'reconcile-started'
+    | 'reconcile-finished'
+    | 'uplink-drift'
+    // fleet checks (src/fleet/checks.ts), raised by the fleet's checker host
+    | 'fleet-double-held'
+    | 'fleet-migration-source-holding'
+    | 'fleet-host-stale';
   detail: Record<string, unknown>;
   at: string;
 }

@@ -25,6 +25,9 @@ export const DEFAULT_WEBHOOK_EVENTS: readonly string[] = [
   'lldpad-reachable',
   'reconcile-finished',
   'uplink-drift',
+  'fleet-double-held',
+  'fleet-migration-source-holding',
+  'fleet-host-stale',
 ];
 
 /** The name a receiver filters on: nic.<target state> for transitions, the notice kind otherwise. */

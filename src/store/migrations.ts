@@ -123,5 +123,26 @@ export const MIGRATIONS: readonly Migration[] = [
     // with 10,000 NICs, 1.1 ms with it — docs/benchmarks.md).
     sql: `CREATE INDEX nics_created ON nics (created_at, id);`,
   },
+  {
+    version: 6,
+    name: 'fleet_outbox',
+    // The fleet (src/fleet): each NIC state change is also written here, in the transaction that makes it, and
+    // drained in seq order to PostgreSQL, then deleted. Written only when a fleet is configured. fleet_state keeps
+    // this database's incarnation (a reinstalled host restarts seq at 1 under a new one) and the VSI type
+    // revision of the local copy.
+    sql: `
+      CREATE TABLE fleet_outbox (
+        seq         INTEGER PRIMARY KEY AUTOINCREMENT,
+        at          TEXT NOT NULL,
+        nic_id      TEXT NOT NULL,
+        kind        TEXT NOT NULL CHECK (kind IN ('transition', 'forget', 'snapshot')),
+        body        TEXT NOT NULL
+      ) STRICT;
+      CREATE TABLE fleet_state (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      ) STRICT;
+    `,
+  },
   // ↑ append new migrations here (version 3, 4, …); never edit the ones above.
 ];

@@ -118,10 +118,17 @@ export interface Applied {
   entry: NicHistoryEntry;
 }
 
+export interface NicRepoOptions {
+  /** Also write each change to fleet_outbox in its transaction (a fleet is configured: src/fleet/nic-publisher.ts). */
+  outbox?: boolean;
+}
+
 export class NicRepo {
   private readonly st: Record<string, Statement>;
+  private readonly outbox?: Statement;
 
-  constructor(readonly db: Database) {
+  constructor(readonly db: Database, opts: NicRepoOptions = {}) {
+    if (opts.outbox) this.outbox = db.prepare('INSERT INTO fleet_outbox (at, nic_id, kind, body) VALUES (?, ?, ?, ?)');
     this.st = {
       get: db.prepare('SELECT * FROM nics WHERE id = ?'),
       byInstance: db.prepare('SELECT * FROM nics WHERE instance_uuid = ?'),
@@ -230,13 +237,19 @@ export class NicRepo {
       const entry: NicHistoryEntry = { seq: Number(info.lastInsertRowid), nicId: id, at, from, to, event: a.event, cause: a.cause };
       if (a.reasonCode !== undefined) entry.reasonCode = a.reasonCode;
       if (a.reason !== undefined) entry.reason = a.reason;
-      return { nic: toNic(this.st.get.get(id) as NicRow), entry };
+      const nic = toNic(this.st.get.get(id) as NicRow);
+      this.outbox?.run(at, id, 'transition', JSON.stringify({ nic, entry }));
+      return { nic, entry };
     }).immediate();
   }
 
   /** Admin repair: forget a NIC (its history stays for audit). True when a row was removed. */
   forget(id: string): boolean {
-    return this.st.delete.run(id).changes > 0;
+    return this.db.transaction(() => {
+      const gone = this.st.delete.run(id).changes > 0;
+      if (gone) this.outbox?.run(new Date().toISOString(), id, 'forget', '{}');
+      return gone;
+    })();
   }
 }
 

@@ -33,8 +33,23 @@ const toType = (r: TypeRow): StoredType => ({
   updatedAt: r.updated_at,
 });
 
+/** A write the type service made, as recorded by dryRun (the fleet replays it on PostgreSQL). */
+export type TypeWrite =
+  | { op: 'insert-type'; spec: VsiTypeSpec; specJson: string; at: string }
+  /** expectedCurrent: the version that was current when the change was decided (optimistic concurrency). */
+  | { op: 'insert-version'; spec: VsiTypeSpec; specJson: string; at: string; expectedCurrent: number }
+  | { op: 'delete-type'; name: string; expectedCurrent: number };
+
+/** Every row of the type tables, in a form both stores share (the fleet's copy in and out of SQLite). */
+export interface TypeTables {
+  types: Array<{ name: string; typeId: number; currentVersion: number; createdAt: string; updatedAt: string }>;
+  versions: Array<{ id: number; name: string; typeIdVersion: number; managerId2: string; typeId: number; spec: string; createdAt: string }>;
+}
+
+const ROLLBACK = Symbol('dry run');
+
 /** Canonical stored form: key order fixed, so equal specs store byte-identical JSON. */
-function specJson(s: VsiTypeSpec): string {
+export function specJson(s: VsiTypeSpec): string {
   const o: Record<string, unknown> = {
     name: s.name,
     description: s.description,
@@ -51,6 +66,8 @@ function specJson(s: VsiTypeSpec): string {
 
 export class TypeRepo {
   private readonly st: Record<string, Statement>;
+  /** Set during dryRun: the writes made so far. */
+  private recording?: TypeWrite[];
 
   constructor(readonly db: Database) {
     this.st = {
@@ -131,7 +148,58 @@ export class TypeRepo {
     return r?.name;
   }
 
+  /**
+   * Runs fn (service rules and all) in a transaction that is always rolled back, and returns its result with the
+   * writes it made: the fleet applies them to PostgreSQL first and only then to this copy.
+   */
+  dryRun<T>(fn: () => T): { result: T; writes: TypeWrite[] } {
+    const writes: TypeWrite[] = [];
+    let result: T | undefined;
+    this.recording = writes;
+    try {
+      this.db.transaction(() => {
+        result = fn();
+        throw ROLLBACK;
+      })();
+    } catch (e) {
+      if (e !== ROLLBACK) throw e;
+    } finally {
+      this.recording = undefined;
+    }
+    return { result: result as T, writes };
+  }
+
+  /** Every row, for copying this database into another store. */
+  tables(): TypeTables {
+    return {
+      types: this.listTypes(),
+      versions: (this.db.prepare('SELECT * FROM vsi_type_versions ORDER BY id').all() as Array<Record<string, unknown>>).map((r) => ({
+        id: r.id as number,
+        name: r.name as string,
+        typeIdVersion: r.type_id_version as number,
+        managerId2: r.manager_id2 as string,
+        typeId: r.type_id as number,
+        spec: r.spec as string,
+        createdAt: r.created_at as string,
+      })),
+    };
+  }
+
+  /** Replaces every type with the given rows in one transaction (the fleet's copy catching up). */
+  replaceAll(t: TypeTables): void {
+    this.transaction(() => {
+      this.db.prepare('DELETE FROM vsi_type_versions').run();
+      this.db.prepare('DELETE FROM vsi_types').run();
+      for (const r of t.types) this.st.insertType.run(r.name, r.typeId, r.currentVersion, r.createdAt, r.updatedAt);
+      const ins = this.db.prepare(
+        'INSERT INTO vsi_type_versions (id, name, type_id_version, manager_id2, type_id, spec, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      );
+      for (const v of t.versions) ins.run(v.id, v.name, v.typeIdVersion, v.managerId2, v.typeId, v.spec, v.createdAt);
+    });
+  }
+
   insertType(spec: VsiTypeSpec, at: string): void {
+    this.recording?.push({ op: 'insert-type', spec, specJson: specJson(spec), at });
     this.transaction(() => {
       this.st.insertType.run(spec.name, spec.typeId, spec.typeIdVersion, at, at);
       this.st.insertVersion.run(spec.name, spec.typeIdVersion, spec.managerId2, spec.typeId, specJson(spec), at);
@@ -140,6 +208,10 @@ export class TypeRepo {
 
   /** Adds a version and makes it current. */
   insertVersion(spec: VsiTypeSpec, at: string): void {
+    if (this.recording) {
+      const expectedCurrent = this.getType(spec.name)?.currentVersion ?? -1;
+      this.recording.push({ op: 'insert-version', spec, specJson: specJson(spec), at, expectedCurrent });
+    }
     this.transaction(() => {
       this.st.insertVersion.run(spec.name, spec.typeIdVersion, spec.managerId2, spec.typeId, specJson(spec), at);
       this.st.setCurrent.run(spec.typeIdVersion, at, spec.name);
@@ -148,6 +220,7 @@ export class TypeRepo {
 
   /** Removes the type and all its versions; returns how many versions were removed. */
   deleteType(name: string): number {
+    if (this.recording) this.recording.push({ op: 'delete-type', name, expectedCurrent: this.getType(name)?.currentVersion ?? -1 });
     return this.transaction(() => {
       const { n } = this.st.countVersions.get(name) as { n: number };
       this.st.deleteType.run(name);

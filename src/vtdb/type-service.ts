@@ -51,6 +51,31 @@ export interface ImportOutcome {
   action: ImportAction;
 }
 
+export interface TypeChangeOptions {
+  /** The typeIdVersion the caller read before deciding this change: another current version → 409 (nothing lost). */
+  baseVersion?: number;
+}
+
+/**
+ * Where type changes go: this database (localTypeWriter), or the fleet's PostgreSQL first and then this copy
+ * (src/fleet/type-writer.ts). Reads always come from the local TypeService.
+ */
+export interface TypeWriter {
+  create(input: unknown): Promise<VsiTypeVersion>;
+  edit(name: string, changes: unknown, opts?: TypeChangeOptions): Promise<EditResult>;
+  delete(name: string, opts?: TypeChangeOptions): Promise<{ name: string; versions: number }>;
+  importSpecs(items: readonly ImportItem[]): Promise<ImportOutcome[]>;
+}
+
+export function localTypeWriter(types: TypeService): TypeWriter {
+  return {
+    create: async (input) => types.create(input),
+    edit: async (name, changes, opts) => types.edit(name, changes, opts),
+    delete: async (name, opts) => types.delete(name, opts),
+    importSpecs: async (items) => types.importSpecs(items),
+  };
+}
+
 export interface TypeSummary {
   current: VsiTypeVersion;
   /** typeIdVersions in the order they were made; the last is current. */
@@ -131,7 +156,7 @@ export class TypeService implements VsiTypeLookup {
    * description, allowedVlans); fields not given keep their value. Changed parameters make a new version —
    * typeIdVersion as given, else the next free one after the current; unchanged parameters change nothing.
    */
-  edit(name: string, changes: unknown): EditResult {
+  edit(name: string, changes: unknown, opts: TypeChangeOptions = {}): EditResult {
     if (typeof changes !== 'object' || changes === null || Array.isArray(changes)) {
       throw qbgError('QBG_ERR_BAD_REQUEST', 'an edit must be an object with the fields to change');
     }
@@ -141,6 +166,7 @@ export class TypeService implements VsiTypeLookup {
     }
     return this.repo.transaction(() => {
       const current = this.require(name);
+      checkBase(name, current.typeIdVersion, opts.baseVersion);
       if (ch.name !== undefined && ch.name !== name) {
         throw fieldError('name', 'QBG_ERR_BAD_REQUEST', `a VSI type cannot be renamed (${name} → ${String(ch.name)}): create a new type instead`);
       }
@@ -179,9 +205,9 @@ export class TypeService implements VsiTypeLookup {
   }
 
   /** Deletes a type with all its versions, unless NICs use it. */
-  delete(name: string): { name: string; versions: number } {
+  delete(name: string, opts: TypeChangeOptions = {}): { name: string; versions: number } {
     return this.repo.transaction(() => {
-      this.require(name);
+      checkBase(name, this.require(name).typeIdVersion, opts.baseVersion);
       const used = this.isInUse(name);
       if (used === true || (typeof used === 'number' && used > 0)) {
         throw fieldError('name', 'QBG_ERR_TYPE_IN_USE', name, used === true ? 'some' : used);
@@ -259,4 +285,9 @@ export class TypeService implements VsiTypeLookup {
       `VSI type ${name} has no free typeIdVersion above ${after} (0–${TYPE_ID_VERSION_MAX}): give a free typeIdVersion explicitly`,
     );
   }
+}
+
+/** Optimistic concurrency: a change decided on an older version than the current one is refused, naming both. */
+function checkBase(name: string, current: number, base: number | undefined): void {
+  if (base !== undefined && base !== current) throw fieldError('baseVersion', 'QBG_ERR_TYPE_RACED', name, current, base);
 }

@@ -1,0 +1,68 @@
+// Checks only a fleet can make, from the fleet view in PostgreSQL. Each is a metric on every host
+// (qbg_fleet_findings{check}), and an event on the bus (SSE, webhooks) from the one host that holds the checker
+// lock, when a finding first appears — so a fleet of 200 hosts sends one webhook, not 200.
+import type pg from 'pg';
+
+export const FLEET_CHECKS = ['double-held', 'migration-source-holding', 'host-stale'] as const;
+export type FleetCheck = (typeof FLEET_CHECKS)[number];
+
+/** The bus event (and webhook event name) each check raises. */
+export const FLEET_CHECK_EVENTS = {
+  'double-held': 'fleet-double-held',
+  'migration-source-holding': 'fleet-migration-source-holding',
+  'host-stale': 'fleet-host-stale',
+} as const satisfies Record<FleetCheck, string>;
+
+export interface FleetFinding {
+  check: FleetCheck;
+  /** Stable while the finding lasts (an event is raised when a key first appears). */
+  key: string;
+  detail: Record<string, unknown>;
+}
+
+/** Request causes of a migration qbg was told of (src/service/migration.ts). */
+const MIGRATION_CAUSES = ['migration-prepare', 'migration-start'];
+
+export async function runFleetChecks(db: pg.Pool | pg.ClientBase, o: { staleSeconds: number; migrationGraceSeconds: number }): Promise<FleetFinding[]> {
+  const out: FleetFinding[] = [];
+  // one VSI held (associated or pre-associated) on two hosts, and neither side is a migration qbg knows of
+  const doubled = await db.query<{ instance_uuid: string; hosts: string[]; states: string[]; nics: string[] }>(
+    `SELECT instance_uuid, array_agg(host ORDER BY host) AS hosts, array_agg(state ORDER BY host) AS states, array_agg(nic_id ORDER BY host) AS nics
+     FROM fleet_nics WHERE state IN ('associated', 'pre-associated')
+     GROUP BY instance_uuid
+     HAVING count(DISTINCT host) > 1 AND NOT bool_or(coalesce(request_cause, '') = ANY($1::text[]))`,
+    [MIGRATION_CAUSES],
+  );
+  for (const r of doubled.rows) {
+    out.push({ check: 'double-held', key: `${r.instance_uuid}@${r.hosts.join(',')}`, detail: { instanceUuid: r.instance_uuid, hosts: r.hosts, states: r.states, nics: r.nics } });
+  }
+  // the destination associated the VSI (migration start) a while ago, and the source still holds it
+  const sources = await db.query<{ instance_uuid: string; destination: string; sources: string[]; associated_at: Date }>(
+    `SELECT d.instance_uuid, d.host AS destination, array_agg(DISTINCT s.host) AS sources, min(d.updated_at) AS associated_at
+     FROM fleet_nics d JOIN fleet_nics s ON s.instance_uuid = d.instance_uuid AND s.host <> d.host
+     WHERE d.state = 'associated' AND d.request_cause = 'migration-start'
+       AND d.updated_at < now() - make_interval(secs => $1)
+       AND s.state IN ('associated', 'pre-associated')
+     GROUP BY d.instance_uuid, d.host`,
+    [o.migrationGraceSeconds],
+  );
+  for (const r of sources.rows) {
+    out.push({
+      check: 'migration-source-holding',
+      key: `${r.instance_uuid}@${r.destination}`,
+      detail: { instanceUuid: r.instance_uuid, destination: r.destination, sources: r.sources, destinationAssociatedAt: r.associated_at.toISOString() },
+    });
+  }
+  // a host silent for too long while VMs depend on its associations
+  const stale = await db.query<{ host: string; last_seen: Date; associated: string }>(
+    `SELECT h.host, h.last_seen, count(*) AS associated
+     FROM fleet_hosts h JOIN fleet_nics n ON n.host = h.host AND n.state = 'associated'
+     WHERE h.last_seen < now() - make_interval(secs => $1)
+     GROUP BY h.host, h.last_seen`,
+    [o.staleSeconds],
+  );
+  for (const r of stale.rows) {
+    out.push({ check: 'host-stale', key: r.host, detail: { host: r.host, lastSeen: r.last_seen.toISOString(), associatedNics: Number(r.associated) } });
+  }
+  return out;
+}
