@@ -1,6 +1,6 @@
 // The HTTP service shell: fastify with typebox schemas (validate input, serialise output, document the API at
 // /docs from one source), one error format from the catalogue, role checks, then the route groups.
-import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyError, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyError, type FastifyReply, type FastifyRequest } from 'fastify';
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import swagger from '@fastify/swagger';
@@ -27,6 +27,8 @@ declare module 'fastify' {
 export interface ServerOptions {
   tokens?: TokenConfig;
   logLevel?: string;
+  /** The service's logger (its level wins over logLevel); else one is made from logLevel. */
+  logger?: FastifyBaseLogger;
   bodyLimit?: number;
   /** Route groups to register, each a fastify plugin with its own dependencies already bound. */
   routes: Array<FastifyPluginAsync>;
@@ -54,6 +56,32 @@ function validationToQbg(err: FastifyError): QbgError {
   const where = field === ctx ? ctx : `${ctx} ${field}`;
   const message = missing ? `${where} is required` : extra ? `unknown field ${where}` : `${where} ${range ?? v?.message ?? err.message}`;
   return new QbgError(code, message, { field });
+}
+
+/**
+ * A request's log level by its answer: 2xx/3xx info; a refusal (4xx), lldpad or the bridge refusing or not
+ * answering (502, 503, 504) warn; qbg's own fault (500 and any other 5xx) error.
+ */
+export function levelForStatus(status: number): 'info' | 'warn' | 'error' {
+  if (status < 400) return 'info';
+  if (status < 500 || status === 502 || status === 503 || status === 504) return 'warn';
+  return 'error';
+}
+
+/**
+ * One line per request, at a level that says how it went (fastify logs two info lines per request, whatever the
+ * answer, so a run full of refusals and timeouts reads like a good one).
+ */
+class LevelledRequestLog extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (this.isLogDisabled(request)) return;
+    const level = error ? 'error' : levelForStatus(reply.statusCode);
+    reply.log[level]({ req: request, res: reply, responseTime: reply.elapsedTime, ...(error ? { err: error } : {}) }, 'request completed');
+  }
 }
 
 /** SQLite refusing writes (disk full, read-only file or mount): the operator must act, a retry later may work. */
@@ -98,7 +126,8 @@ function finiteOnly(validate: ValidateFunction): ValidateFunction {
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? 1024 * 1024;
   const app = Fastify({
-    logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel ?? 'info' },
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel ?? 'info' } }),
+    logController: new LevelledRequestLog(),
     bodyLimit,
     // the router answers bad percent-encoding (400) and path parameters over 100 characters (414) itself,
     // bypassing the error handler: give them the catalogue's shape too

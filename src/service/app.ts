@@ -38,6 +38,8 @@ import { Vdp22Client } from '../lldpad/vdp22-client.js';
 import { NetlinkPortProfile, readLldpadPidFile } from '../lldpad/netlink-port.js';
 import { parseUplinkConfig } from '../domain/evb-config.js';
 import type { VsiAssociator } from '../domain/vsi-request.js';
+import type { DestinationStream } from 'pino';
+import { createLogger, logBusEvents } from './logging.js';
 
 export interface QbgService {
   app: FastifyInstance;
@@ -60,6 +62,8 @@ export interface QbgService {
 export interface ServiceOverrides {
   /** Use this instead of building the lldpad transport from the config (e.g. a client already in a lab). */
   associator?: VsiAssociator;
+  /** Where the pino JSON log lines go (default stdout). */
+  logDestination?: DestinationStream;
 }
 
 function createAssociator(config: QbgConfig): VsiAssociator {
@@ -95,8 +99,10 @@ async function listenOnUnixSocket(app: FastifyInstance, path: string): Promise<S
 }
 
 export async function createService(config: QbgConfig, overrides: ServiceOverrides = {}): Promise<QbgService> {
+  const log = createLogger(config.logLevel, overrides.logDestination);
   const db = openDatabase(config.dbPath);
   const bus = new TransitionBus();
+  const stopLoggingBus = logBusEvents(bus, log);
   const metrics = createMetrics({ nicCountsByState: nicCountsFromDb(db) });
   metrics.attach(bus);
 
@@ -106,8 +112,8 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
   const uplinkStore = new SqliteUplinkConfigStore(db);
   // Uplinks declared in the config file are desired state too: they (re)seed the store at every start.
   for (const u of config.uplinks) uplinkStore.put(parseUplinkConfig(u));
-  const uplinks = new UplinkManager({ store: uplinkStore });
-  const drift = new UplinkDriftWatcher({ manager: uplinks, intervalMs: config.reconcile.intervalSeconds * 1000 });
+  const uplinks = new UplinkManager({ store: uplinkStore, log: log.child({ component: 'uplinks' }) });
+  const drift = new UplinkDriftWatcher({ manager: uplinks, intervalMs: config.reconcile.intervalSeconds * 1000, log: log.child({ component: 'uplinks' }) });
 
   const associator = instrumentAssociator(overrides.associator ?? createAssociator(config), metrics);
 
@@ -116,12 +122,13 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
   // A VSI type still announced for some NIC must not vanish under it.
   const countNicsOfType = db.prepare('SELECT count(*) AS n FROM nics WHERE type_name = ?');
   types.setUsageCheck((name) => (countNicsOfType.get(name) as { n: number }).n);
-  const nics = new NicService({ repo: nicRepo, associator, types, bus });
+  const nics = new NicService({ repo: nicRepo, associator, types, bus, log: log.child({ component: 'nics' }) });
   const reconciler = new Reconciler({
     service: nics,
     associator,
     bus,
     concurrency: config.reconcile.concurrency,
+    log: log.child({ component: 'reconciler' }),
     sweepIntervalMs: config.reconcile.intervalSeconds * 1000,
   });
   const migration = new MigrationService(nics);
@@ -142,14 +149,12 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     }
   });
 
-  let appRef: FastifyInstance | undefined;
-  const fleetLog = { info: (o: object, m?: string) => appRef?.log.info(o, m), warn: (o: object, m?: string) => appRef?.log.warn(o, m) };
-  const fleet = config.fleet ? new Fleet({ config: config.fleet, db, nicRepo, types, bus, metrics, log: fleetLog }) : undefined;
+  const fleet = config.fleet ? new Fleet({ config: config.fleet, db, nicRepo, types, bus, metrics, log: log.child({ component: 'fleet' }) }) : undefined;
   if (fleet) bus.subscribe((e) => e.kind === 'nic-transition' && fleet.wake());
   // type changes go to the fleet's PostgreSQL first when there is one, else straight to SQLite
   const typeWriter = fleet?.writer ?? localTypeWriter(types);
 
-  const webhooks = new WebhookDispatcher(parseWebhookTargets(config.webhooks), { metrics });
+  const webhooks = new WebhookDispatcher(parseWebhookTargets(config.webhooks), { metrics, log: log.child({ component: 'webhooks' }) });
   const detachWebhooks = webhooks.attach(bus);
 
   const routes: FastifyPluginAsync[] = [
@@ -181,11 +186,10 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
 
   const app = await buildServer({
     tokens: config.tokens,
-    logLevel: config.logLevel,
+    logger: log,
     bodyLimit: config.limits.bodyBytes,
     routes,
   });
-  appRef = app;
 
   let socketServer: Server | undefined;
   return {
@@ -229,6 +233,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       await nics.stop();
       await fleet?.stop();
       detachWebhooks();
+      stopLoggingBus();
       await webhooks.close();
       await associator.close();
       db.close();

@@ -316,7 +316,7 @@ export class NicService {
       ...(entry.reason !== undefined ? { reason: entry.reason } : {}),
       at: entry.at,
     });
-    this.log?.info({ nicId: id, from: entry.from, to: entry.to, cause: entry.cause, reason: entry.reason }, 'nic transition');
+    // the transition is logged, at its level, by the bus's reader (logBusEvents)
     return applied;
   }
 }

@@ -199,7 +199,7 @@ export class Reconciler {
   }
 
   private notice(kind: ServiceNotice['kind'], detail: Record<string, unknown>): void {
+    // logged at its level by the bus's reader (logBusEvents), not here a second time
     this.o.bus?.publish({ kind, detail, at: new Date().toISOString() });
-    this.o.log?.info({ notice: kind, ...detail }, 'reconciler');
   }
 }

@@ -195,6 +195,7 @@ class Receiver {
       this.stats.lastError = error;
       if (!again || attempt === this.opts.maxAttempts) break;
       this.opts.metrics?.webhookAttempt('retry');
+      this.opts.log?.warn({ url: this.target.url, event: p.event, deliveryId: p.deliveryId, attempt, error }, 'webhook delivery failed, retrying');
       await sleep(wait * (0.8 + Math.random() * 0.4), this.stop);
       wait = Math.min(wait * 2, this.opts.maxBackoffMs);
     }
