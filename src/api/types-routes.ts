@@ -18,7 +18,7 @@ export const SpecFields = {
   managerId2: Type.String({
     minLength: 1,
     maxLength: 45,
-    description: 'VDP22 16-byte manager id: 32 hex digits, an IPv4/IPv6 address or a number 0–255',
+    description: 'VDP22 16-byte manager id: 32 hex digits, an IPv4/IPv6 address, a number 0–255 or 1–16 printable ASCII characters ("ascii:TEXT")',
   }),
   typeId: Type.Integer({ minimum: 0, maximum: TYPE_ID_MAX, description: 'VSI type id, 24 bit: 0–16777215' }),
   typeIdVersion: Type.Integer({ minimum: 0, maximum: TYPE_ID_VERSION_MAX, description: 'VSI type version 0–255' }),

@@ -10,6 +10,8 @@ export const ECP_VERSION = 1;
 /** ECP subtypes (upper layer protocols). */
 export const ECP_SUBTYPE_VDP = 1;
 export const ECP_SUBTYPE_PECSP = 2;
+/** The subtypes 802.1Qbg-2012 43.3.2 defines; a frame with any other is dropped without an ACK (as lldpad does). */
+export const ECP_SUBTYPES: readonly number[] = [ECP_SUBTYPE_VDP, ECP_SUBTYPE_PECSP];
 /** Nearest customer bridge group address: where lldpad sends ECP and LLDP with `-g ncb`. */
 export const NEAREST_CUSTOMER_BRIDGE_MAC = '01:80:c2:00:00:00';
 

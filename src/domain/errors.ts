@@ -14,7 +14,8 @@ export const ERRORS = {
   QBG_ERR_MANAGER_ID_RANGE: { status: 400, template: 'managerId must be an integer 0–255, got %s' },
   QBG_ERR_MGRID2_FORMAT: {
     status: 400,
-    template: 'managerId2 must be 16 bytes: 32 hex digits, an IPv4/IPv6 address or a number 0–255, got %s',
+    template:
+      'managerId2 must be 16 bytes: 32 hex digits, an IPv4/IPv6 address, a number 0–255 or 1–16 printable ASCII characters ("ascii:TEXT"), got %s',
   },
   QBG_ERR_TYPEID_RANGE: { status: 400, template: 'typeId must be an integer 0–16777215 (24 bit), got %s' },
   QBG_ERR_TYPEID_VERSION_RANGE: { status: 400, template: 'typeIdVersion must be an integer 0–255, got %s' },

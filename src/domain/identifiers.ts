@@ -78,14 +78,30 @@ export function bytesToUuid(b: Uint8Array): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
+/** Explicit prefix of the printable-ASCII manager id form ("ascii:web", "ascii:10" for the two bytes "10"). */
+export const MGRID2_ASCII_PREFIX = 'ascii:';
+const MGRID2_ASCII_MAX = 16;
+
 /**
- * VDP22's manager id is 16 bytes (lldpad/vdptool "mgrid2"); vendors put a number or an IP address there.
- * Canonical form: 32 lower-case hex digits, byte 0 first. Accepted: 32 hex digits, a number 0–255 (in the FIRST
- * byte: that is where lldpad puts libvirt's one-byte managerid — qbg/vdp22.c copies vsi_mgrid to mgrid[0] — and
- * what it prints back as a plain number), an IPv4 address (IPv4-mapped IPv6) or an IPv6 address.
+ * VDP22's manager id is 16 bytes (lldpad/vdptool "mgrid2"); vendors put a number, an address or a name there.
+ * Canonical form: 32 lower-case hex digits, byte 0 first. Accepted (formatManagerId2 writes each back):
+ * - 32 hex digits: the bytes themselves;
+ * - a number 0–255: the short numeric form, in the FIRST byte (where lldpad puts libvirt's one-byte managerid —
+ *   qbg/vdp22.c copies vsi_mgrid to mgrid[0] — and what it prints back as a plain number);
+ * - an IPv4 address (stored IPv4-mapped, ::ffff:a.b.c.d, as 802.1Qbg and lldpad's is_ipv4 lay it out) or an IPv6
+ *   address;
+ * - printable ASCII, 1–16 characters, zero-padded (what vdptool sends for an alphanumeric mgrid2): "ascii:TEXT", or
+ *   TEXT alone when it has a character that is not a hex digit, "." or ":" (so a mistyped number or address is an
+ *   error, not a name).
  */
 export function parseManagerId2(v: unknown, field = 'managerId2'): string {
-  const s = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim().toLowerCase() : '';
+  const raw = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : '';
+  const s = raw.toLowerCase();
+  if (raw.startsWith(MGRID2_ASCII_PREFIX)) {
+    const text = asciiManagerId(raw.slice(MGRID2_ASCII_PREFIX.length));
+    if (text) return text;
+    throw fieldError(field, 'QBG_ERR_MGRID2_FORMAT', v);
+  }
   if (/^[0-9a-f]{32}$/.test(s)) return s;
   if (/^\d{1,3}$/.test(s) && Number(s) <= 255) return Number(s).toString(16).padStart(2, '0') + '0'.repeat(30);
   const v4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(s);
@@ -94,10 +110,65 @@ export function parseManagerId2(v: unknown, field = 'managerId2'): string {
   }
   const v6 = parseIpv6(s);
   if (v6) return v6;
+  if (/[^0-9a-f.:]/.test(s)) {
+    const text = asciiManagerId(raw);
+    if (text) return text;
+  }
   throw fieldError(field, 'QBG_ERR_MGRID2_FORMAT', v);
 }
 
-function parseIpv6(s: string): string | undefined {
+/** 1–16 printable ASCII characters (no leading/trailing space: input is trimmed) → 32 hex digits, zero-padded. */
+function asciiManagerId(text: string): string | undefined {
+  if (text.length < 1 || text.length > MGRID2_ASCII_MAX || !/^[\x21-\x7e]([\x20-\x7e]*[\x21-\x7e])?$/.test(text)) return undefined;
+  return Buffer.from(text, 'latin1').toString('hex').padEnd(32, '0');
+}
+
+export type ManagerId2Format = 'number' | 'ipv4' | 'ipv6' | 'ascii';
+
+/**
+ * The readable form of a canonical manager id, which parseManagerId2 reads back to the same 16 bytes: the short
+ * number when only the first byte is set (as lldpad prints it), an IPv4 address when IPv4-mapped, printable ASCII
+ * when the bytes are text followed by zeros (as lldpad's mgrid2str shows it), else the IPv6 address (any 16 bytes).
+ */
+export function formatManagerId2(mgrid2: string): { format: ManagerId2Format; text: string } {
+  if (!/^[0-9a-f]{32}$/.test(mgrid2)) throw new RangeError(`managerId2 must be 32 lower-case hex digits, got ${mgrid2}`);
+  const b = Buffer.from(mgrid2, 'hex');
+  let last = b.length - 1;
+  while (last >= 0 && b[last] === 0) last--;
+  if (last <= 0) return { format: 'number', text: String(b[0]) };
+  if (b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    return { format: 'ipv4', text: Array.from(b.subarray(12), String).join('.') };
+  }
+  const text = b.subarray(0, last + 1).toString('latin1');
+  if (asciiManagerId(text) === mgrid2) {
+    let bare: string | undefined;
+    try {
+      bare = parseManagerId2(text);
+    } catch {
+      bare = undefined;
+    }
+    return { format: 'ascii', text: bare === mgrid2 ? text : MGRID2_ASCII_PREFIX + text };
+  }
+  return { format: 'ipv6', text: formatIpv6(mgrid2) };
+}
+
+/** 32 hex digits → RFC 5952 text: lower case, no leading zeros, the longest run of two or more zero groups as "::". */
+export function formatIpv6(hex: string): string {
+  const groups = Array.from({ length: 8 }, (_, i) => parseInt(hex.slice(i * 4, i * 4 + 4), 16).toString(16));
+  let best = -1;
+  let bestLen = 1;
+  for (let i = 0; i < 8; ) {
+    let j = i;
+    while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen) [best, bestLen] = [i, j - i];
+    i = j > i ? j : i + 1;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+/** An IPv6 address in text (full or "::"-compressed, no embedded IPv4) → 32 hex digits, or undefined. */
+export function parseIpv6(s: string): string | undefined {
   if (!/^[0-9a-f:]+$/.test(s) || !s.includes(':')) return undefined;
   const halves = s.split('::');
   if (halves.length > 2) return undefined;

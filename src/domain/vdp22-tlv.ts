@@ -3,7 +3,7 @@
 // the lab (test/fixtures/frames/*.hex). Notable: lldpad sends a manager id TLV first, then one VSI TLV, and no
 // End TLV; it ignores a VSI TLV whose length does not match its filter count exactly.
 import { bytesToMac, decodeFail, decodeOk, macToBytes, type DecodeResult } from './ecp.js';
-import { bytesToUuid, uuidToBytes } from './identifiers.js';
+import { bytesToUuid, formatIpv6, parseIpv6, parseUuid, uuidToBytes } from './identifiers.js';
 import type { VdpRequestMode } from './vsi-request.js';
 
 /** TLV type codes (7 bits). */
@@ -24,7 +24,7 @@ export const VDP22_VSI_ID_LEN = 16;
 export const VDP22_VSI_FIXED_LEN = 25;
 export const VDP22_MAX_TLV_LEN = 0x1ff;
 
-/** VSI id formats (41.2.6). lldpad only speaks UUID. */
+/** VSI id formats (41.2.6). lldpad's own clients only send UUIDs; a bridge must read them all. */
 export const VSI_ID_FORMAT = { ipv4: 1, ipv6: 2, mac: 3, local: 4, uuid: 5 } as const;
 
 /** Filter info formats (41.2.8) and the bytes of one entry in each. */
@@ -38,6 +38,73 @@ export const FILTER_FORMAT_NAMES: Readonly<Record<number, string>> = {
   3: 'vlan-group',
   4: 'vlan-mac-group',
 };
+
+/**
+ * A VSI id in each format of 41.2.6, laid into the 16-byte field as lldpad checks it (vdp22.c is_ipv4, is_mac):
+ * IPv4 as an IPv4-mapped IPv6 address (10 zero bytes, ff ff, the address), a MAC right-aligned after 10 zero bytes,
+ * IPv6 and UUID as their 16 bytes, a local id as any 16 bytes (32 hex digits).
+ */
+export type Vdp22VsiId =
+  | { format: 'ipv4'; address: string }
+  | { format: 'ipv6'; address: string }
+  | { format: 'mac'; mac: string }
+  | { format: 'local'; value: string }
+  | { format: 'uuid'; uuid: string };
+
+const IPV4_MAPPED_PREFIX = '00000000000000000000ffff';
+const MAC_PREFIX = '00000000000000000000';
+
+/** The id format number and the 32 hex digits of a VSI id. Throws RangeError on a malformed id (we built it). */
+export function encodeVsiId(id: Vdp22VsiId): { vsiIdFormat: number; vsiId: string } {
+  switch (id.format) {
+    case 'ipv4': {
+      const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(id.address);
+      if (!m || m.slice(1).some((o) => Number(o) > 255)) throw new RangeError(`VSI id ipv4 must be a dotted IPv4 address, got ${id.address}`);
+      return { vsiIdFormat: VSI_ID_FORMAT.ipv4, vsiId: IPV4_MAPPED_PREFIX + m.slice(1).map((o) => Number(o).toString(16).padStart(2, '0')).join('') };
+    }
+    case 'ipv6': {
+      const hex = parseIpv6(id.address.toLowerCase());
+      if (!hex) throw new RangeError(`VSI id ipv6 must be an IPv6 address, got ${id.address}`);
+      return { vsiIdFormat: VSI_ID_FORMAT.ipv6, vsiId: hex };
+    }
+    case 'mac':
+      return { vsiIdFormat: VSI_ID_FORMAT.mac, vsiId: MAC_PREFIX + macToBytes(id.mac).toString('hex') };
+    case 'local':
+      if (!/^[0-9a-f]{32}$/i.test(id.value)) throw new RangeError(`VSI id local must be 32 hex digits, got ${id.value}`);
+      return { vsiIdFormat: VSI_ID_FORMAT.local, vsiId: id.value.toLowerCase() };
+    case 'uuid': {
+      let uuid: string;
+      try {
+        uuid = parseUuid(id.uuid);
+      } catch {
+        throw new RangeError(`VSI id uuid must be a UUID, got ${id.uuid}`);
+      }
+      return { vsiIdFormat: VSI_ID_FORMAT.uuid, vsiId: uuid.replace(/-/g, '') };
+    }
+  }
+}
+
+/** Read the 16-byte VSI id in its format; an id that breaks its format's layout (or an unknown format) fails. */
+export function decodeVsiId(vsiIdFormat: number, vsiId: string): DecodeResult<Vdp22VsiId> {
+  if (!/^[0-9a-f]{32}$/.test(vsiId)) return decodeFail(`VSI id must be 32 lower-case hex digits, got ${vsiId}`, 0);
+  const b = Buffer.from(vsiId, 'hex');
+  switch (vsiIdFormat) {
+    case VSI_ID_FORMAT.ipv4:
+      if (!vsiId.startsWith(IPV4_MAPPED_PREFIX)) return decodeFail('VSI id format 1 (IPv4) needs an IPv4-mapped address (::ffff:a.b.c.d)', 0);
+      return decodeOk({ format: 'ipv4', address: Array.from(b.subarray(12), String).join('.') });
+    case VSI_ID_FORMAT.ipv6:
+      return decodeOk({ format: 'ipv6', address: formatIpv6(vsiId) });
+    case VSI_ID_FORMAT.mac:
+      if (!vsiId.startsWith(MAC_PREFIX)) return decodeFail('VSI id format 3 (MAC) needs the MAC right-aligned after 10 zero bytes', 0);
+      return decodeOk({ format: 'mac', mac: bytesToMac(b, 10) });
+    case VSI_ID_FORMAT.local:
+      return decodeOk({ format: 'local', value: vsiId });
+    case VSI_ID_FORMAT.uuid:
+      return decodeOk({ format: 'uuid', uuid: bytesToUuid(b) });
+    default:
+      return decodeFail(`VSI id format ${vsiIdFormat} is not 1–5 (IPv4, IPv6, MAC, local, UUID)`, 0);
+  }
+}
 
 /**
  * Status byte. In a bridge response: 0x40 response (ACK) bit, 0x20 keep (the previous state is kept), 0x10 hard
@@ -113,12 +180,18 @@ export interface Vdp22Pdu {
   ended: boolean;
 }
 
-/** A VSI TLV to encode: give instanceUuid (format 5) or vsiIdFormat + vsiId. */
-export type Vdp22VsiInput = Omit<Vdp22VsiTlv, 'kind' | 'vsiIdFormat' | 'vsiId' | 'instanceUuid'> & {
+/**
+ * A VSI TLV to encode: give instanceUuid (format 5), a typed id, or vsiIdFormat + vsiId; and the status byte, or the
+ * request hints (a station's request) which are turned into it.
+ */
+export type Vdp22VsiInput = Omit<Vdp22VsiTlv, 'kind' | 'vsiIdFormat' | 'vsiId' | 'instanceUuid' | 'status'> & {
   kind?: 'vsi';
   vsiIdFormat?: number;
   vsiId?: string;
   instanceUuid?: string;
+  id?: Vdp22VsiId;
+  status?: number;
+  hints?: Vdp22RequestHints;
 };
 
 function checkUint(name: string, v: number, max: number): void {
@@ -170,13 +243,19 @@ function encodeFilter(fmt: number, f: Vdp22Filter): Buffer {
 export function encodeVsiTlv(v: Vdp22VsiInput): Buffer {
   const type = VDP22_MODE_TLV[v.mode];
   if (type === undefined) throw new RangeError(`mode must be one of preassoc, preassoc-rr, assoc, deassoc, got ${v.mode}`);
-  checkUint('status', v.status, 0xff);
+  if ((v.status === undefined) === (v.hints === undefined)) throw new RangeError('a VSI TLV needs a status byte or request hints (one of them)');
+  const status = v.status ?? vdp22RequestStatus(v.hints!);
+  checkUint('status', status, 0xff);
   checkUint('typeId', v.typeId, 0xffffff);
   checkUint('typeIdVersion', v.typeIdVersion, 0xff);
   checkUint('filterFormat', v.filterFormat, 0xff);
   let fmt = v.vsiIdFormat ?? VSI_ID_FORMAT.uuid;
   let id: Buffer;
-  if (v.vsiId !== undefined) {
+  if (v.id !== undefined) {
+    const e = encodeVsiId(v.id);
+    fmt = e.vsiIdFormat;
+    id = Buffer.from(e.vsiId, 'hex');
+  } else if (v.vsiId !== undefined) {
     if (!/^[0-9a-f]{32}$/i.test(v.vsiId)) throw new RangeError(`vsiId must be 32 hex digits, got ${v.vsiId}`);
     id = Buffer.from(v.vsiId, 'hex');
   } else if (v.instanceUuid !== undefined) {
@@ -184,12 +263,12 @@ export function encodeVsiTlv(v: Vdp22VsiInput): Buffer {
     id = uuidToBytes(v.instanceUuid);
     if (id.length !== VDP22_VSI_ID_LEN) throw new RangeError(`instanceUuid must be a UUID, got ${v.instanceUuid}`);
   } else {
-    throw new RangeError('a VSI TLV needs instanceUuid or vsiId');
+    throw new RangeError('a VSI TLV needs instanceUuid, id or vsiId');
   }
   checkUint('vsiIdFormat', fmt, 0xff);
   checkUint('filter count', v.filters.length, 0xffff);
   const fixed = Buffer.alloc(VDP22_VSI_FIXED_LEN);
-  fixed[0] = v.status;
+  fixed[0] = status;
   fixed.writeUIntBE(v.typeId, 1, 3);
   fixed[4] = v.typeIdVersion;
   fixed[5] = fmt;
@@ -272,6 +351,9 @@ function decodeVsiBody(buf: Uint8Array, off: number, len: number, mode: VdpReque
 /**
  * Decode VDP22 TLVs from ECP upper-layer data (offset = where they start). Stops at an End TLV (the rest is
  * padding) or at the end of the buffer; never throws, never loops: every TLV consumes at least its 2-byte header.
+ * A PDU is refused as a whole, as lldpad drops it (vdp22sm.c vdp22_ecp22in), when its first TLV is not the manager
+ * id TLV or when it carries a second one (802.1Qbg-2012 41.1: exactly one, and first). No TLV at all (an ACK's
+ * empty payload, or padding only) decodes to an empty list.
  */
 export function decodeVdp22Pdu(buf: Uint8Array, offset = 0): DecodeResult<Vdp22Pdu> {
   const tlvs: Vdp22Tlv[] = [];
@@ -282,6 +364,12 @@ export function decodeVdp22Pdu(buf: Uint8Array, offset = 0): DecodeResult<Vdp22P
     const type = head >> 9;
     const len = head & 0x1ff;
     if (type === VDP22_TLV_END) return decodeOk({ tlvs, ended: true });
+    if (tlvs.length === 0 && type !== VDP22_TLV_MANAGER_ID) {
+      return decodeFail(`first TLV is type ${type}, not the manager id TLV (5): the whole PDU is dropped`, off);
+    }
+    if (tlvs.length > 0 && type === VDP22_TLV_MANAGER_ID) {
+      return decodeFail('a second manager id TLV: the whole PDU is dropped', off);
+    }
     const body = off + 2;
     if (body + len > buf.length) return decodeFail(`TLV type ${type} length ${len} runs past the end of the frame`, off);
     if (type === VDP22_TLV_MANAGER_ID) {
@@ -299,17 +387,34 @@ export function decodeVdp22Pdu(buf: Uint8Array, offset = 0): DecodeResult<Vdp22P
   return decodeOk({ tlvs, ended: false });
 }
 
-/** Each VSI TLV with the manager id TLV that precedes it (the manager id applies to the VSIs after it). */
-export function vsisWithManager(pdu: Vdp22Pdu): { managerId2?: string; vsi: Vdp22VsiTlv }[] {
-  const out: { managerId2?: string; vsi: Vdp22VsiTlv }[] = [];
-  let mgr: string | undefined;
-  for (const t of pdu.tlvs) {
-    if (t.kind === 'manager-id') mgr = t.managerId2;
-    else if (t.kind === 'vsi') out.push({ managerId2: mgr, vsi: t });
-  }
-  return out;
+/** Each VSI TLV with the PDU's manager id (a decoded PDU has exactly one, first; it applies to every VSI TLV). */
+export function vsisWithManager(pdu: Vdp22Pdu): { managerId2: string; vsi: Vdp22VsiTlv }[] {
+  const mgr = pdu.tlvs[0]?.kind === 'manager-id' ? pdu.tlvs[0].managerId2 : undefined;
+  if (mgr === undefined) return [];
+  return pdu.tlvs.flatMap((t) => (t.kind === 'vsi' ? [{ managerId2: mgr, vsi: t }] : []));
 }
 
+/**
+ * The migration hints of a station's request (802.1Qbg-2012 41.2.4; lldpad qbg_vdp22def.h VDP22_MIGTO 0x10,
+ * VDP22_MIGFROM 0x20): M = the VSI is migrating to this station, S = migrating away from it (suspended). The same
+ * bits of a bridge's response mean hard error and keep: read a request's status with this, a response's with
+ * describeVdp22Status, never the other way round.
+ */
+export interface Vdp22RequestHints {
+  migrateTo: boolean;
+  migrateFrom: boolean;
+}
+
+export function vdp22RequestHints(status: number): Vdp22RequestHints {
+  return { migrateTo: (status & VDP22_STATUS.hintMigrateTo) !== 0, migrateFrom: (status & VDP22_STATUS.hintMigrateFrom) !== 0 };
+}
+
+/** The status byte of a station's request: the M and S bits, nothing else (lldpad sends no others). */
+export function vdp22RequestStatus(h: Vdp22RequestHints): number {
+  return (h.migrateTo ? VDP22_STATUS.hintMigrateTo : 0) | (h.migrateFrom ? VDP22_STATUS.hintMigrateFrom : 0);
+}
+
+/** A bridge response's status byte (not a request's: see vdp22RequestHints). */
 export interface Vdp22StatusInfo {
   response: boolean;
   keep: boolean;
@@ -338,9 +443,17 @@ export function vdp22ResponseStatus(reasonCode: number, opts: { keep?: boolean; 
 /**
  * The bridge's answer to a station request: the same VSI fields (lldpad compares manager id, type, version, id,
  * filter format and filters before it accepts an answer) with a response status; the hints are not echoed.
+ * assignVid: the VID a bridge chooses for each filter that asked for the wildcard VID 0 (41.2.9: the bridge returns
+ * the VID it assigned; lldpad's cmp_fdata1 accepts any VID for a wildcard and takes it, vdp22sm.c vdp22_cpfid).
  */
-export function vdp22Response(request: Vdp22VsiTlv, reasonCode: number, opts: { keep?: boolean; hard?: boolean } = {}): Vdp22VsiTlv {
-  return { ...request, status: vdp22ResponseStatus(reasonCode, opts), filters: request.filters.map((f) => ({ ...f })) };
+export function vdp22Response(
+  request: Vdp22VsiTlv,
+  reasonCode: number,
+  opts: { keep?: boolean; hard?: boolean; assignVid?: number } = {},
+): Vdp22VsiTlv {
+  if (opts.assignVid !== undefined) checkUint('assignVid', opts.assignVid, 0xfff);
+  const filters = request.filters.map((f) => ({ ...f, ...(f.vid === 0 && opts.assignVid !== undefined ? { vid: opts.assignVid } : {}) }));
+  return { ...request, status: vdp22ResponseStatus(reasonCode, opts), filters };
 }
 
 /** An unsolicited de-associate from the bridge: mode deassoc with the response bit clear (vdp22sm.c bridge_info). */

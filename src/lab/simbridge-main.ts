@@ -19,7 +19,8 @@ options:
                            "byTypeId":{"42":{"action":"silent"}}}
                          actions: accept | reject (reason 1-15, keep, hard) | silent (ECP ACK, no VDP answer)
                                   | no-ack (not even the ECP ACK) | keepalive-loss (accept, then ignore keep-alives;
-                                  ackEcp:false also withholds their ECP ACK); any rule may add delayMs
+                                  ackEcp:false also withholds their ECP ACK); any rule may add delayMs;
+                                  accept may add assignVlan (1-4095): the VID answered for a wildcard (VID 0) filter
   --rte N --rwd N --rka N --retries N
                          EVB values advertised (exponents of 10 us; defaults 8, 20, 20, 3). The station uses the
                          larger of its own and ours.
@@ -36,8 +37,9 @@ stdin commands (one JSON object per line; an "id" field is echoed in the reply):
   {"cmd":"quit"}
 
 stdout: one JSON object per line with "event" and "ms" (since start): ready, lldp-station, vdp-request,
-  vdp-ignored, sent, ecp-acked, ecp-retransmit, ecp-tx-failed, ecp-ack-withheld, ecp-duplicate, decode-error,
-  reply, error.
+  vdp-ignored, sent, ecp-acked, ecp-retransmit, ecp-tx-failed, ecp-ack-withheld, ecp-duplicate, ecp-dropped (wrong
+  ECP version or unknown subtype: no ACK), ecp-unsupported-subtype (PECSP: ACKed, ignored), decode-error (a VDP PDU
+  without exactly one manager id TLV first is dropped whole), reply, error.
 `;
 
 function out(o: Record<string, unknown>): void {

@@ -11,6 +11,7 @@ import {
   decodeEthernetHeader,
   ECP_ETHERTYPE,
   ECP_SUBTYPE_VDP,
+  ECP_SUBTYPES,
   ECP_VERSION,
   encodeEcpAck,
   encodeEcpFrame,
@@ -23,8 +24,10 @@ import {
   describeVdp22Status,
   encodeVdp22Pdu,
   vdp22BridgeDeassociate,
+  vdp22RequestHints,
   vdp22Response,
   vsisWithManager,
+  type Vdp22RequestHints,
   type Vdp22VsiTlv,
 } from '../domain/vdp22-tlv.js';
 import type { FramePort } from './raw-socket.js';
@@ -48,6 +51,9 @@ export interface ScenarioRule {
   ackEcp?: boolean;
   /** accept/reject: answer only after this many ms (0–60000). */
   delayMs?: number;
+  /** accept/keepalive-loss: answer a filter that asks for the wildcard VID 0 with this VID (1–4095), as a bridge that
+   *  chooses the VLAN does. Filters that name a VID are echoed unchanged. */
+  assignVlan?: number;
 }
 
 /** Rules by instance UUID win over rules by VSI type id, which win over the default (accept). */
@@ -57,7 +63,7 @@ export interface Scenario {
   byTypeId?: Record<string, ScenarioRule>;
 }
 
-const RULE_KEYS = ['action', 'reason', 'keep', 'hard', 'ackEcp', 'delayMs'];
+const RULE_KEYS = ['action', 'reason', 'keep', 'hard', 'ackEcp', 'delayMs', 'assignVlan'];
 const SCENARIO_KEYS = ['default', 'byUuid', 'byTypeId'];
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -94,6 +100,7 @@ export function parseScenarioRule(v: unknown, field = 'rule'): ScenarioRule {
   if (hard !== undefined) rule.hard = hard;
   if (ackEcp !== undefined) rule.ackEcp = ackEcp;
   if (v.delayMs !== undefined) rule.delayMs = intIn(v.delayMs, `${field}.delayMs`, 0, 60000);
+  if (v.assignVlan !== undefined) rule.assignVlan = intIn(v.assignVlan, `${field}.assignVlan`, 1, 4095);
   return rule;
 }
 
@@ -151,6 +158,8 @@ export interface SimBridgeOptions {
 export interface HeldVsi {
   managerId2: string;
   vsi: Vdp22VsiTlv;
+  /** The hints of the request that made or last changed it (the response itself carries none). */
+  hints: Vdp22RequestHints;
   since: number;
   keepalives: number;
 }
@@ -240,12 +249,13 @@ export class SimBridge {
     this.scenario = s;
   }
 
-  heldVsis(): { instanceUuid: string; mode: string; typeId: number; typeIdVersion: number; keepalives: number }[] {
+  heldVsis(): { instanceUuid: string; mode: string; typeId: number; typeIdVersion: number; hints: Vdp22RequestHints; keepalives: number }[] {
     return [...this.held.entries()].map(([uuid, h]) => ({
       instanceUuid: uuid,
       mode: h.vsi.mode,
       typeId: h.vsi.typeId,
       typeIdVersion: h.vsi.typeIdVersion,
+      hints: h.hints,
       keepalives: h.keepalives,
     }));
   }
@@ -305,6 +315,14 @@ export class SimBridge {
     const f = decodeEcpFrame(frame);
     if (!f.ok) return this.emit('decode-error', { protocol: 'ecp', error: f.error, offset: f.offset });
     const { header, payload, src } = f.value;
+    // As lldpad does (ecp22.c ecp22_rx_receiveframe), a frame of another ECP version or of a subtype nobody defined
+    // is dropped before anything else: no ACK, so the sender learns nothing was taken.
+    if (header.version !== ECP_VERSION) {
+      return this.emit('ecp-dropped', { seq: header.sequence, op: header.op, why: `ECP version ${header.version} is not ${ECP_VERSION}` });
+    }
+    if (!ECP_SUBTYPES.includes(header.subtype)) {
+      return this.emit('ecp-dropped', { seq: header.sequence, op: header.op, why: `unknown ECP subtype ${header.subtype}` });
+    }
     if (header.op === 'ack') return this.onAck(header.sequence);
     const pdu = header.subtype === ECP_SUBTYPE_VDP ? decodeVdp22Pdu(payload) : undefined;
     const pairs = pdu?.ok ? vsisWithManager(pdu.value) : [];
@@ -319,10 +337,12 @@ export class SimBridge {
     this.port.send(encodeEcpAck({ dst: NEAREST_CUSTOMER_BRIDGE_MAC, src: this.port.mac, subtype: header.subtype, sequence: header.sequence }));
     if (header.sequence === this.lastRxSeq) return this.emit('ecp-duplicate', { seq: header.sequence });
     this.lastRxSeq = header.sequence;
-    if (header.subtype !== ECP_SUBTYPE_VDP) return this.emit('ecp-unknown-subtype', { seq: header.sequence, subtype: header.subtype });
+    // PECSP (802.1BR) is a defined subtype: ECP takes it, but no upper layer here speaks it (lldpad does the same).
+    if (header.subtype !== ECP_SUBTYPE_VDP) return this.emit('ecp-unsupported-subtype', { seq: header.sequence, subtype: header.subtype });
+    // A VDP PDU that breaks the manager id rule (or any other) is dropped as a whole: no VSI changes, no answer.
     if (pdu && !pdu.ok) return this.emit('decode-error', { protocol: 'vdp', seq: header.sequence, error: pdu.error, offset: pdu.offset });
     setImmediate(() => {
-      for (const { managerId2, vsi } of pairs) this.onVsi(header.sequence, src, managerId2 ?? '0'.repeat(32), vsi);
+      for (const { managerId2, vsi } of pairs) this.onVsi(header.sequence, src, managerId2, vsi);
     });
   }
 
@@ -345,7 +365,10 @@ export class SimBridge {
       managerId2,
       typeId: vsi.typeId,
       typeIdVersion: vsi.typeIdVersion,
-      hints: vsi.status,
+      // a request's status byte carries the migration hints (M/S), not a response's hard-error/keep bits
+      hints: vdp22RequestHints(vsi.status),
+      status: vsi.status,
+      vsiIdFormat: vsi.vsiIdFormat,
       filterFormat: vsi.filterFormat,
       filters: vsi.filters,
       keepalive,
@@ -369,13 +392,23 @@ export class SimBridge {
   private answer(managerId2: string, vsi: Vdp22VsiTlv, reasonCode: number, rule: ScenarioRule): void {
     const uuid = vsi.instanceUuid ?? vsi.vsiId;
     const send = (): void => {
-      const response = vdp22Response(vsi, reasonCode, { keep: rule.keep, hard: rule.hard });
+      const response = vdp22Response(vsi, reasonCode, {
+        keep: rule.keep,
+        hard: rule.hard,
+        ...(reasonCode === 0 && rule.assignVlan !== undefined ? { assignVid: rule.assignVlan } : {}),
+      });
       if (reasonCode === 0) {
         if (vsi.mode === 'deassoc') this.held.delete(uuid);
         else {
           const prev = this.held.get(uuid);
           const sameMode = prev?.vsi.mode === vsi.mode;
-          this.held.set(uuid, { managerId2, vsi: response, since: sameMode ? prev!.since : this.now(), keepalives: sameMode ? prev!.keepalives : 0 });
+          this.held.set(uuid, {
+            managerId2,
+            vsi: response,
+            hints: vdp22RequestHints(vsi.status),
+            since: sameMode ? prev!.since : this.now(),
+            keepalives: sameMode ? prev!.keepalives : 0,
+          });
         }
       } else if (!rule.keep) {
         this.held.delete(uuid); // without the keep bit the station ends the VSI (vdp22sm.c bad_error)
@@ -383,7 +416,15 @@ export class SimBridge {
       const st = describeVdp22Status(response.status);
       this.enqueue({
         payload: encodeVdp22Pdu([{ kind: 'manager-id', managerId2 }, response]),
-        what: { kind: 'vdp-response', instanceUuid: uuid, mode: vsi.mode, status: response.status, reasonCode: st.reasonCode, reason: st.reason },
+        what: {
+          kind: 'vdp-response',
+          instanceUuid: uuid,
+          mode: vsi.mode,
+          status: response.status,
+          reasonCode: st.reasonCode,
+          reason: st.reason,
+          vids: response.filters.map((f) => f.vid),
+        },
       });
     };
     if (rule.delayMs) {

@@ -6,7 +6,18 @@ import t from 'tap';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
 import { decodeEcpFrame, decodeEcpHeader, type DecodeResult } from '../../src/domain/ecp.js';
-import { decodeVdp22Pdu, encodeVdp22Pdu, encodeVsiTlv, type Vdp22Filter, type Vdp22VsiTlv } from '../../src/domain/vdp22-tlv.js';
+import {
+  decodeVdp22Pdu,
+  decodeVsiId,
+  encodeVdp22Pdu,
+  encodeVsiId,
+  encodeVsiTlv,
+  vdp22RequestHints,
+  type Vdp22Filter,
+  type Vdp22VsiId,
+  type Vdp22VsiTlv,
+} from '../../src/domain/vdp22-tlv.js';
+import { formatIpv6, formatManagerId2, parseManagerId2 } from '../../src/domain/identifiers.js';
 import { decodeEvbTlvValue, decodeLldpFrame } from '../../src/domain/lldp-evb.js';
 import {
   decodeAttrs,
@@ -114,10 +125,10 @@ const vsiArb: fc.Arbitrary<Vdp22VsiTlv> = fc.integer({ min: 1, max: 4 }).chain((
 t.test('VDP22: valid random VSI TLVs (any id format, up to the 9-bit length limit) round-trip', async (t) => {
   fc.assert(
     fc.property(vsiArb, (v) => {
-      const bytes = encodeVsiTlv(v);
+      const bytes = Buffer.concat([encodeVdp22Pdu([{ kind: 'manager-id', managerId2: '0'.repeat(32) }]), encodeVsiTlv(v)]);
       const back = decodeVdp22Pdu(bytes);
       if (!back.ok) throw new Error(`${back.error} at ${back.offset}`);
-      const [tlv] = back.value.tlvs;
+      const [, tlv] = back.value.tlvs;
       const { instanceUuid: _u, ...plain } = tlv as Vdp22VsiTlv;
       // fast-check records have a null prototype: compare as plain objects
       if (!isDeepStrictEqual(plain, { ...v, filters: v.filters.map((f) => ({ ...f })) })) throw new Error(`round trip changed ${JSON.stringify(v)} into ${JSON.stringify(plain)}`);
@@ -126,6 +137,118 @@ t.test('VDP22: valid random VSI TLVs (any id format, up to the 9-bit length limi
     { numRuns: RUNS },
   );
   t.pass(`${RUNS} VSI TLVs`);
+});
+
+// --- every format the standard defines: manager id, VSI id, filter info, request hints ---
+
+const byteArb = (n: number): fc.Arbitrary<Buffer> => fc.uint8Array({ minLength: n, maxLength: n }).map((b) => Buffer.from(b));
+const ipv4Arb = byteArb(4).map((b) => Array.from(b, String).join('.'));
+const printableArb = fc
+  .array(fc.integer({ min: 0x20, max: 0x7e }), { minLength: 1, maxLength: 16 })
+  .map((a) => String.fromCharCode(...a))
+  .filter((s) => s.trim() === s); // input is trimmed: a name cannot start or end with a space
+
+t.test('manager id: any 16 bytes print in one of the four forms and parse back to the same bytes', async (t) => {
+  const seen = new Set<string>();
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        byteArb(16),
+        byteArb(1).map((b) => Buffer.concat([b, Buffer.alloc(15)])),
+        byteArb(4).map((b) => Buffer.concat([Buffer.alloc(10), Buffer.from([0xff, 0xff]), b])),
+        printableArb.map((s) => Buffer.concat([Buffer.from(s, 'latin1'), Buffer.alloc(16 - s.length)])),
+      ),
+      (b) => {
+        const hex = b.toString('hex');
+        const { format, text } = formatManagerId2(hex);
+        seen.add(format);
+        if (parseManagerId2(text) !== hex) throw new Error(`${hex} printed as ${format} "${text}" parses to ${parseManagerId2(text)}`);
+      },
+    ),
+    { numRuns: RUNS },
+  );
+  t.same([...seen].sort(), ['ascii', 'ipv4', 'ipv6', 'number']);
+});
+
+t.test('manager id: each written form parses to its layout and prints back as written', async (t) => {
+  fc.assert(
+    fc.property(
+      fc.oneof(
+        fc.integer({ min: 0, max: 255 }).map((n) => ({ format: 'number', text: String(n), hex: n.toString(16).padStart(2, '0') + '0'.repeat(30) })),
+        ipv4Arb.map((a) => ({ format: 'ipv4', text: a, hex: '00000000000000000000ffff' + Buffer.from(a.split('.').map(Number)).toString('hex') })),
+        // one character sets only the first byte: that reads as the number form (lldpad prints it as a number too)
+        printableArb.filter((s) => s.length > 1).map((s) => ({ format: 'ascii', text: s, hex: Buffer.from(s, 'latin1').toString('hex').padEnd(32, '0') })),
+      ),
+      ({ format, text, hex }) => {
+        const input = format === 'ascii' ? `ascii:${text}` : text;
+        if (parseManagerId2(input) !== hex) throw new Error(`${input} → ${parseManagerId2(input)}, want ${hex}`);
+        const out = formatManagerId2(hex);
+        if (out.format !== format || out.text.replace(/^ascii:/, '') !== text) throw new Error(`${hex} printed as ${JSON.stringify(out)}`);
+      },
+    ),
+    { numRuns: RUNS },
+  );
+  t.equal(parseManagerId2('mgr-web'), '6d67722d776562000000000000000000', 'a name with a non-hex character needs no prefix');
+  t.equal(parseManagerId2('ascii:12'), '31320000000000000000000000000000', 'prefixed digits are text, not the number');
+  t.same(formatManagerId2('31320000000000000000000000000000'), { format: 'ascii', text: 'ascii:12' });
+  t.same(formatManagerId2('20010db8000000000000000000000001'), { format: 'ipv6', text: '2001:db8::1' });
+  t.throws(() => parseManagerId2('cafe'), { code: 'QBG_ERR_MGRID2_FORMAT' }, 'hex digits alone are a mistyped id, not a name');
+  t.throws(() => parseManagerId2('1.2.3'), { code: 'QBG_ERR_MGRID2_FORMAT' });
+  t.throws(() => parseManagerId2('ascii:'), { code: 'QBG_ERR_MGRID2_FORMAT' });
+  t.throws(() => parseManagerId2('a-name-longer-than-16'), { code: 'QBG_ERR_MGRID2_FORMAT' });
+  t.throws(() => parseManagerId2('tab\there'), { code: 'QBG_ERR_MGRID2_FORMAT' }, 'control characters are not printable');
+});
+
+const vsiIdArb: fc.Arbitrary<Vdp22VsiId> = fc.oneof(
+  ipv4Arb.map((address) => ({ format: 'ipv4' as const, address })),
+  byteArb(16).map((b) => ({ format: 'ipv6' as const, address: formatIpv6(b.toString('hex')) })),
+  macArb.map((mac) => ({ format: 'mac' as const, mac })),
+  byteArb(16).map((b) => ({ format: 'local' as const, value: b.toString('hex') })),
+  fc.uuid().map((uuid) => ({ format: 'uuid' as const, uuid })),
+);
+
+t.test('VSI id: all five formats round-trip through a VSI TLV on the wire', async (t) => {
+  const seen = new Set<string>();
+  fc.assert(
+    fc.property(vsiIdArb, fc.integer({ min: 1, max: 4 }), (id, filterFormat) => {
+      const wire = Buffer.concat([
+        encodeVdp22Pdu([{ kind: 'manager-id', managerId2: '0'.repeat(32) }]),
+        encodeVsiTlv({ mode: 'assoc', hints: { migrateTo: false, migrateFrom: false }, typeId: 1, typeIdVersion: 1, id, filterFormat, filters: [] }),
+      ]);
+      const pdu = decodeVdp22Pdu(wire);
+      if (!pdu.ok) throw new Error(pdu.error);
+      const vsi = pdu.value.tlvs[1] as Vdp22VsiTlv;
+      const back = decodeVsiId(vsi.vsiIdFormat, vsi.vsiId);
+      if (!back.ok) throw new Error(back.error);
+      if (!isDeepStrictEqual(back.value, { ...id })) throw new Error(`${JSON.stringify(id)} came back as ${JSON.stringify(back.value)}`);
+      const again = encodeVsiId(back.value);
+      if (again.vsiIdFormat !== vsi.vsiIdFormat || again.vsiId !== vsi.vsiId) throw new Error(`re-encoding ${JSON.stringify(back.value)} differs`);
+      seen.add(id.format);
+    }),
+    { numRuns: RUNS },
+  );
+  t.same([...seen].sort(), ['ipv4', 'ipv6', 'local', 'mac', 'uuid']);
+  t.same(encodeVsiId({ format: 'ipv4', address: '192.0.2.7' }), { vsiIdFormat: 1, vsiId: '00000000000000000000ffffc0000207' });
+  t.same(encodeVsiId({ format: 'mac', mac: '52:54:00:12:34:56' }), { vsiIdFormat: 3, vsiId: '00000000000000000000525400123456' });
+  t.match(decodeVsiId(1, '0'.repeat(32)), { ok: false, error: /IPv4-mapped/ });
+  t.match(decodeVsiId(3, 'ff'.repeat(16)), { ok: false, error: /right-aligned/ });
+  t.match(decodeVsiId(9, '0'.repeat(32)), { ok: false, error: /format 9 is not 1–5/ });
+});
+
+t.test('filter info formats 1–4 and request hints round-trip through a VSI TLV', async (t) => {
+  fc.assert(
+    fc.property(vsiArb, fc.boolean(), fc.boolean(), (v, migrateTo, migrateFrom) => {
+      const { status: _s, ...rest } = v;
+      const wire = Buffer.concat([encodeVdp22Pdu([{ kind: 'manager-id', managerId2: '0'.repeat(32) }]), encodeVsiTlv({ ...rest, hints: { migrateTo, migrateFrom } })]);
+      const pdu = decodeVdp22Pdu(wire);
+      if (!pdu.ok) throw new Error(pdu.error);
+      const back = pdu.value.tlvs[1] as Vdp22VsiTlv;
+      if (!isDeepStrictEqual(vdp22RequestHints(back.status), { migrateTo, migrateFrom })) throw new Error(`hints ${migrateTo}/${migrateFrom} came back as status ${back.status}`);
+      if (back.filterFormat !== v.filterFormat || !isDeepStrictEqual(back.filters, v.filters.map((f) => ({ ...f })))) throw new Error('filters changed');
+    }),
+    { numRuns: RUNS },
+  );
+  t.pass(`${RUNS} VSI TLVs with every filter format and hint`);
 });
 
 // --- netlink (libvirt-style port profile) ---

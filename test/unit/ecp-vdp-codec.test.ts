@@ -22,6 +22,8 @@ import {
   encodeVdp22Pdu,
   encodeVsiTlv,
   vdp22BridgeDeassociate,
+  vdp22RequestHints,
+  vdp22RequestStatus,
   vdp22Response,
   vsisWithManager,
   type Vdp22Filter,
@@ -111,6 +113,10 @@ for (const fx of fixtures) {
           e.vsi,
         );
         t.equal(v.vsiIdFormat, 5, 'UUID VSI id format');
+        if (fx.name.endsWith('-request')) {
+          t.same(vdp22RequestHints(v.status), { migrateTo: (v.status & 0x10) !== 0, migrateFrom: (v.status & 0x20) !== 0 });
+          t.equal(v.status & ~0x30, 0, 'lldpad sets no bit but M and S in a request');
+        }
       }
       // byte-exact: what we encode from the decoded values is what lldpad put on the wire
       const again = encodeEcpFrame({ dst: frame.dst, src: frame.src, header: frame.header, payload: encodeVdp22Pdu(pdu.tlvs) });
@@ -183,6 +189,16 @@ t.test('status byte', async (t) => {
   t.equal(describeVdp22Status(0x4f).reason, 'reason 15');
   const req = vsiOf('vdp-preassoc-rr-group-vid-request').vsi;
   t.equal(req.status, 0x10, 'hint M (migrate to) in the request');
+  t.same(vdp22RequestHints(req.status), { migrateTo: true, migrateFrom: false }, 'a request\'s 0x10 is M, not a hard error');
+  t.same(vdp22RequestHints(0x20), { migrateTo: false, migrateFrom: true }, 'a request\'s 0x20 is S, not keep');
+  t.equal(vdp22RequestStatus({ migrateTo: true, migrateFrom: false }), 0x10);
+  const { status: _s, ...noStatus } = req;
+  t.equal(
+    encodeVsiTlv({ ...noStatus, hints: { migrateTo: true, migrateFrom: false } }).toString('hex'),
+    encodeVsiTlv(req).toString('hex'),
+    'a request encoded from its hints is the captured one',
+  );
+  t.throws(() => encodeVsiTlv({ ...req, hints: { migrateTo: false, migrateFrom: false } }), /status byte or request hints/);
   t.equal(vdp22Response(req, 2).status, 0x42, 'response drops the hints, carries the reason');
   t.equal(vdp22Response(req, 4, { keep: true }).status, 0x64);
   t.throws(() => vdp22Response(req, 16), RangeError);
@@ -255,14 +271,37 @@ const vsiArb: fc.Arbitrary<Vdp22VsiTlv> = fc.integer({ min: 1, max: 4 }).chain((
 );
 const mgrArb = fc.uint8Array({ minLength: 16, maxLength: 16 }).map((b) => Buffer.from(b).toString('hex'));
 
-t.test('VDP22 round trip of generated TLV lists', async (t) => {
+const mgrTlvArb = mgrArb.map((m): Vdp22Tlv => ({ kind: 'manager-id', managerId2: m }));
+
+t.test('VDP22 round trip of generated PDUs (one manager id TLV first, then VSI TLVs)', async (t) => {
   fc.assert(
-    fc.property(fc.array(fc.oneof(vsiArb, mgrArb.map((m): Vdp22Tlv => ({ kind: 'manager-id', managerId2: m }))), { maxLength: 6 }), (tlvs) => {
+    fc.property(mgrTlvArb, fc.array(vsiArb, { maxLength: 5 }), (mgr, vsis) => {
+      const tlvs = [mgr, ...vsis];
       const bytes = encodeVdp22Pdu(tlvs);
       const back = decodeVdp22Pdu(bytes);
       if (!back.ok) return false;
       t.same(back.value.tlvs, tlvs);
       return encodeVdp22Pdu(back.value.tlvs).equals(bytes);
+    }),
+    { numRuns: 300 },
+  );
+});
+
+t.test('a PDU whose first TLV is not the manager id TLV, or with two of them, is refused whole', async (t) => {
+  const req = vsiOf('vdp-assoc-vlan-mac-request');
+  const mgr: Vdp22Tlv = { kind: 'manager-id', managerId2: req.managerId2 };
+  const raw: Vdp22Tlv = { kind: 'raw', type: 0x7f, value: Buffer.from('0080c2', 'hex') };
+  t.match(decodeVdp22Pdu(encodeVdp22Pdu([req.vsi])), { ok: false, error: /first TLV is type 3, not the manager id TLV/, offset: 0 });
+  t.match(decodeVdp22Pdu(encodeVdp22Pdu([raw, mgr, req.vsi])), { ok: false, error: /first TLV is type 127/, offset: 0 });
+  t.match(decodeVdp22Pdu(encodeVdp22Pdu([mgr, mgr, req.vsi])), { ok: false, error: /second manager id TLV/, offset: 18 });
+  t.match(decodeVdp22Pdu(encodeVdp22Pdu([mgr, req.vsi, mgr])), { ok: false, error: /second manager id TLV/, offset: 18 + 2 + 33 });
+  t.match(decodeVdp22Pdu(encodeVdp22Pdu([mgr, req.vsi, raw])), { ok: true }, 'an organizational TLV after the manager id is kept');
+  t.match(decodeVdp22Pdu(Buffer.alloc(0)), { ok: true, value: { tlvs: [] } }, 'an ACK\'s empty payload');
+  // every list of TLVs decodes exactly when it starts with the one manager id TLV
+  fc.assert(
+    fc.property(fc.array(fc.oneof(vsiArb, mgrTlvArb), { minLength: 1, maxLength: 5 }), (tlvs) => {
+      const valid = tlvs[0].kind === 'manager-id' && tlvs.filter((x) => x.kind === 'manager-id').length === 1;
+      return decodeVdp22Pdu(encodeVdp22Pdu(tlvs)).ok === valid;
     }),
     { numRuns: 300 },
   );

@@ -145,3 +145,115 @@ t.test('scenario validation names the field and the allowed values', async (t) =
   t.same(ruleFor(s, undefined, 43), { action: 'silent' });
   t.same(ruleFor({}, undefined, undefined), { action: 'accept' }, 'accept when nothing is said');
 });
+
+/** A captured station frame with its ECP header word (version | op | subtype) or its VDP payload replaced. */
+function withEcpWord(f: Buffer, word: number): Buffer {
+  const b = Buffer.from(f);
+  b.writeUInt16BE(word, 14);
+  return b;
+}
+function withPayload(f: Buffer, payload: Buffer): Buffer {
+  return Buffer.concat([f.subarray(0, 18), payload]);
+}
+
+t.test('ECP: another version or an unknown subtype is dropped without an ACK (lldpad ecp22_rx_receiveframe)', async (t) => {
+  const { port, log, sim } = setup(t);
+  const req = frame('vdp-assoc-vlan-mac-request');
+  t.equal(req.readUInt16BE(14), 0x1001, 'captured: version 1, request, subtype VDP');
+  port.deliver(withEcpWord(req, 0x2001)); // version 2
+  port.deliver(withEcpWord(req, 0x0001)); // version 0
+  port.deliver(withEcpWord(req, 0x1005)); // subtype 5: not defined
+  port.deliver(withEcpWord(req, 0x1000)); // subtype 0
+  await tick();
+  t.same(port.sent, [], 'no ACK, no answer');
+  t.same(log.filter((e) => e.event === 'vdp-request'), [], 'nothing processed');
+  t.same(sim.heldVsis(), []);
+  t.match(log.filter((e) => e.event === 'ecp-dropped').map((e) => e.why), [/version 2/, /version 0/, /subtype 5/, /subtype 0/]);
+  // the same frame with the right header is taken: the drop was for the header alone
+  port.deliver(req);
+  await tick();
+  t.equal(port.sent.length, 2, 'ACK and answer');
+});
+
+t.test('ECP: an ACK of another version does not acknowledge our request', async (t) => {
+  const { port, log } = setup(t);
+  port.deliver(frame('vdp-assoc-vlan-mac-request'));
+  await tick();
+  const ours = decodeEcpFrame(port.sent[1]);
+  if (!ours.ok) return t.fail('our answer decodes');
+  const seq = ours.value.header.sequence;
+  const ack = encodeEcpAck({ src: '86:81:29:f9:91:6b', sequence: seq });
+  port.deliver(withEcpWord(ack, 0x2401)); // version 2, ack, VDP
+  t.equal(log.filter((e) => e.event === 'ecp-acked').length, 0);
+  port.deliver(ack);
+  t.match(log.filter((e) => e.event === 'ecp-acked'), [{ seq }]);
+});
+
+t.test('ECP: PECSP (a defined subtype) is ACKed but carries no VDP', async (t) => {
+  const { port, log } = setup(t);
+  port.deliver(withEcpWord(frame('vdp-assoc-vlan-mac-request'), 0x1002));
+  await tick();
+  t.equal(port.sent.length, 1, 'the ACK only');
+  const ack = decodeEcpFrame(port.sent[0]);
+  t.match(ack, { ok: true, value: { header: { op: 'ack', subtype: 2, sequence: 1 } } });
+  t.match(log.find((e) => e.event === 'ecp-unsupported-subtype'), { subtype: 2 });
+  t.same(log.filter((e) => e.event === 'vdp-request'), []);
+});
+
+t.test('VDP: no manager id TLV first, or two of them: the PDU is dropped whole (ECP ACK, no answer, nothing held)', async (t) => {
+  const req = frame('vdp-assoc-vlan-mac-request');
+  const payload = req.subarray(18);
+  const mgr = payload.subarray(0, 18);
+  const vsi = payload.subarray(18);
+  const cases: Array<[string, Buffer]> = [
+    ['VSI TLV before the manager id TLV', Buffer.concat([vsi, mgr])],
+    ['VSI TLV without a manager id TLV', Buffer.from(vsi)],
+    ['two manager id TLVs before the VSI TLV', Buffer.concat([mgr, mgr, vsi])],
+    ['a second manager id TLV after the VSI TLV', Buffer.concat([mgr, vsi, mgr])],
+  ];
+  for (const [what, p] of cases) {
+    const { port, log, sim } = setup(t);
+    port.deliver(withPayload(req, p));
+    await tick(5);
+    t.equal(port.sent.length, 1, `${what}: the ECP ACK only`);
+    t.match(decodeEcpFrame(port.sent[0]), { ok: true, value: { header: { op: 'ack' } } });
+    t.same(log.filter((e) => e.event === 'vdp-request'), [], `${what}: no VSI processed`);
+    t.same(sim.heldVsis(), [], `${what}: nothing held`);
+    t.match(log.find((e) => e.event === 'decode-error'), { protocol: 'vdp', error: /manager id/ });
+  }
+});
+
+t.test('a request\'s status byte is read as migration hints (M/S), not as hard-error/keep', async (t) => {
+  const { port, log, sim } = setup(t);
+  port.deliver(frame('vdp-preassoc-rr-group-vid-request')); // vdptool hints=to: status 0x10
+  await tick();
+  t.match(log.find((e) => e.event === 'vdp-request'), { status: 0x10, hints: { migrateTo: true, migrateFrom: false } });
+  t.match(sim.heldVsis(), [{ instanceUuid: '11111111-2222-3333-4444-666666666666', mode: 'preassoc-rr', hints: { migrateTo: true, migrateFrom: false } }]);
+  t.match(log.find((e) => e.event === 'sent'), { kind: 'vdp-response', status: 0x40, reasonCode: 0 }, 'answered success, no hard-error bit');
+  const b = setup(t);
+  b.port.deliver(frame('vdp-assoc-group-mac-vid-two-filters-request')); // hints=from: status 0x20
+  await tick();
+  t.match(b.log.find((e) => e.event === 'vdp-request'), { status: 0x20, hints: { migrateTo: false, migrateFrom: true } });
+});
+
+t.test('assignVlan: a wildcard VID (0) is answered with the VID the bridge chose; a named VID is echoed', async (t) => {
+  const { port, log, sim } = setup(t, parseScenario({ default: { action: 'accept', assignVlan: 300 } }));
+  port.deliver(frame('vdp-assoc-vlan-mac-request')); // filter 0-52:54:00:11:22:33
+  await tick();
+  const answer = decodeEcpFrame(port.sent[1]);
+  if (!answer.ok) return t.fail('answer decodes');
+  const pdu = decodeVdp22Pdu(answer.value.payload);
+  if (!pdu.ok) return t.fail('answer PDU decodes');
+  t.match(vsisWithManager(pdu.value)[0].vsi.filters, [{ vid: 300, mac: '52:54:00:11:22:33' }]);
+  t.match(log.find((e) => e.event === 'sent'), { vids: [300] });
+  t.equal(sim.heldVsis().length, 1);
+  // the same request with VID 200 named: echoed unchanged (byte for byte, but for the VID field of the request)
+  const b = setup(t, parseScenario({ default: { action: 'accept', assignVlan: 300 } }));
+  b.port.deliver(frame('vdp-preassoc-vid-request'));
+  await tick();
+  const want = Buffer.from(frame('vdp-preassoc-vid-response'));
+  want.writeUInt16BE(b.port.sent[1].readUInt16BE(16), 16); // our own sequence number
+  t.equal(b.port.sent[1].toString('hex'), want.toString('hex'), 'a named VID is not reassigned');
+  t.throws(() => parseScenario({ default: { action: 'accept', assignVlan: 4096 } }), { field: 'scenario.default.assignVlan', code: 'QBG_ERR_INTEGER_RANGE' });
+  t.throws(() => parseScenario({ default: { action: 'accept', assignVlan: 0 } }), { field: 'scenario.default.assignVlan' });
+});
