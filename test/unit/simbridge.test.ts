@@ -255,5 +255,5 @@ t.test('assignVlan: a wildcard VID (0) is answered with the VID the bridge chose
   want.writeUInt16BE(b.port.sent[1].readUInt16BE(16), 16); // our own sequence number
   t.equal(b.port.sent[1].toString('hex'), want.toString('hex'), 'a named VID is not reassigned');
   t.throws(() => parseScenario({ default: { action: 'accept', assignVlan: 4096 } }), { field: 'scenario.default.assignVlan', code: 'QBG_ERR_INTEGER_RANGE' });
-  t.throws(() => parseScenario({ default: { action: 'accept', assignVlan: 0 } }), { field: 'scenario.default.assignVlan' });
+  t.throws(() => parseScenario({ default: { action: 'accept', assignVlan: 0 } }), { field: 'scenario.default.assignVlan', code: 'QBG_ERR_INTEGER_RANGE' });
 });
