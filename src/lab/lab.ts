@@ -20,11 +20,25 @@ export interface LabStation {
   bridgePort: string;
   lldpadPid: number | null;
   mac: string;
+  /** The station's own libvirt (labs brought up with libvirt: true), else null. */
+  libvirt: LabLibvirt | null;
+}
+
+export interface LabLibvirt {
+  /** Private root: run/, etc/ (hooks/, qemu.conf), lib/, log/, cache/ = libvirtd's /run, /etc/libvirt, /var/… */
+  root: string;
+  /** virsh -c URI from the root namespace (the daemon's private socket) */
+  uri: string;
+  libvirtdPid: number | null;
+  /** libvirtd's own log (port profile requests and hooks at debug level) */
+  log: string;
 }
 
 export interface LabInfo {
   id: string;
   stateDir: string;
+  /** veth: s0 ↔ bK directly; vxlan: s0/bK a vxlan pair over a veth underlay (what libvirt needs) */
+  uplinkKind: 'veth' | 'vxlan';
   bridge: { netns: string; mode: 'lldpad' | 'none'; lldpadPid: number | null; ports: string[] };
   stations: LabStation[];
 }
@@ -34,6 +48,9 @@ export interface LabUpOptions {
   stations?: number;
   bridge?: 'lldpad' | 'none';
   stationEvb?: boolean;
+  uplink?: 'veth' | 'vxlan';
+  /** Prepare a private libvirt root per station (implies uplink vxlan); start its libvirtd with labStartLibvirtd. */
+  libvirt?: boolean;
 }
 
 const ID_RE = /^[a-z0-9]{1,8}$/;
@@ -104,6 +121,11 @@ export async function labUp(opts: LabUpOptions = {}): Promise<LabInfo> {
     argv.push('--bridge', opts.bridge);
   }
   if (opts.stationEvb) argv.push('--station-evb');
+  if (opts.uplink !== undefined) {
+    if (opts.uplink !== 'veth' && opts.uplink !== 'vxlan') throw qbgError('QBG_ERR_ENUM', 'uplink', 'veth, vxlan', opts.uplink);
+    argv.push('--uplink', opts.uplink);
+  }
+  if (opts.libvirt) argv.push('--libvirt');
   return parseInfo(await runScript(argv));
 }
 
@@ -139,4 +161,19 @@ export async function labStopLldpad(id: string, ns: string, signal: LabSignal = 
   checkNs(ns);
   if (!['TERM', 'KILL', 'INT'].includes(signal)) throw qbgError('QBG_ERR_ENUM', 'signal', 'TERM, KILL, INT', signal);
   return parseInfo(await runScript(['stop-lldpad', '--id', id, '--ns', ns, '--signal', signal]));
+}
+
+/** Start a station's libvirtd (lab up with libvirt: true); its qemu hook must be in place before. */
+export async function labStartLibvirtd(id: string, ns: string): Promise<LabInfo> {
+  checkId(id);
+  checkNs(ns);
+  return parseInfo(await runScript(['start-libvirtd', '--id', id, '--ns', ns], 90_000));
+}
+
+/** Stop a station's libvirtd; its guests keep running (libvirtd reconnects to them when it starts again). */
+export async function labStopLibvirtd(id: string, ns: string, signal: LabSignal = 'TERM'): Promise<LabInfo> {
+  checkId(id);
+  checkNs(ns);
+  if (!['TERM', 'KILL', 'INT'].includes(signal)) throw qbgError('QBG_ERR_ENUM', 'signal', 'TERM, KILL, INT', signal);
+  return parseInfo(await runScript(['stop-libvirtd', '--id', id, '--ns', ns, '--signal', signal]));
 }

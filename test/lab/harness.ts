@@ -198,6 +198,9 @@ export async function startLab(t: TeardownHost, opts: LabUpOptions = {}): Promis
     get stateDir() {
       return info.stateDir;
     },
+    get uplinkKind() {
+      return info.uplinkKind;
+    },
     get bridge() {
       return info.bridge;
     },

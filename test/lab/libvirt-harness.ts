@@ -1,0 +1,193 @@
+// A lab with a real libvirtd per station (lab.sh --libvirt): vxlan uplinks, the station lldpads configured for EVB,
+// qbg's qemu hook installed by `qbg hook install` into each station's private /etc/libvirt/hooks, then libvirtd
+// started inside the station's network namespace and a private mount namespace, and the EVB exchange awaited
+// (a VM started before it fails with ENXIO). Torn down with the lab (every libvirtd and qemu of the lab runs in its
+// namespaces and is killed there); when the test failed, the tail of libvirtd's own log goes to the test output
+// first: virsh shows only a generic message, the cause is in that log.
+// Missing packages are a FAILURE naming them (.ci/install-deps installs them), never a skip.
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { hookCommand } from '../../src/cli/hook.js';
+import type { CliIo } from '../../src/cli/io.js';
+import { labStartLibvirtd, labStopLibvirtd, type LabLibvirt } from '../../src/lab/lab.js';
+import { startLab, type ExecResult, type Lab, type TeardownHost } from './harness.js';
+
+const execFileP = promisify(execFile);
+
+export interface LibvirtHost extends TeardownHost {
+  passing?(): boolean;
+  comment?(...args: unknown[]): void;
+}
+
+export interface LibvirtLabOptions {
+  stations?: number;
+  bridge?: 'lldpad' | 'none';
+  /** The hook config `qbg hook install` writes: which qbg the hook calls and what it does when qbg is down. */
+  hook?: { url?: string; onQbgDown?: 'fail' | 'allow'; timeoutMs?: number };
+  /** Start libvirtd on these stations (default: every station). */
+  libvirtdOn?: string[];
+}
+
+export interface LibvirtLab {
+  lab: Lab;
+  libvirt(station?: string): LabLibvirt;
+  /** virsh against a station's libvirtd; never throws on exit code. */
+  virsh(args: string[], opts?: { station?: string; timeoutMs?: number }): Promise<ExecResult>;
+  /** Write XML into the lab's state dir and `virsh define` (net-define, …) it. */
+  defineXml(command: 'define' | 'net-define' | 'net-port-create', xml: string, opts?: { station?: string; extra?: string[] }): Promise<ExecResult>;
+  /** libvirtd's own log of a station, as written so far. */
+  log(station?: string): string;
+  startLibvirtd(station?: string): Promise<void>;
+  stopLibvirtd(station?: string, signal?: 'TERM' | 'KILL'): Promise<void>;
+}
+
+/** Fail (not skip) when the machine cannot run libvirt's lab, saying what to install. */
+export function assertLibvirtPrerequisites(): void {
+  for (const [bin, pkg] of [
+    ['libvirtd', 'libvirt-daemon libvirt-daemon-driver-qemu'],
+    ['virsh', 'libvirt-clients'],
+    ['qemu-system-x86_64', 'qemu-system-x86'],
+    ['cc', 'gcc'],
+  ]) {
+    try {
+      execFileSync('sh', ['-c', 'command -v "$1"', 'sh', bin], { stdio: 'pipe' });
+    } catch {
+      throw new Error(`libvirt lab tests need ${bin}: run .ci/install-deps (apt-get install -y --no-install-recommends ${pkg})`);
+    }
+  }
+  try {
+    execFileSync('getent', ['passwd', 'libvirt-qemu'], { stdio: 'pipe' });
+  } catch {
+    throw new Error('libvirt lab tests need the libvirt-qemu user (libvirtd dies without it): run .ci/install-deps');
+  }
+}
+
+const quietIo = (): CliIo => ({ out: () => {}, err: () => {}, json: true, baseUrl: 'http://127.0.0.1:1', fetch, readStdin: async () => '' });
+
+function tail(path: string, lines: number): string {
+  if (!existsSync(path)) return `(no ${path})`;
+  return readFileSync(path, 'utf8').split('\n').slice(-lines).join('\n');
+}
+
+export async function startLibvirtLab(t: LibvirtHost, opts: LibvirtLabOptions = {}): Promise<LibvirtLab> {
+  assertLibvirtPrerequisites();
+  // The lab's own teardown runs after ours (ours dumps the logs the lab's removes).
+  const downs: Array<() => unknown> = [];
+  let lab: Lab | undefined;
+  t.teardown(async () => {
+    if (lab && t.passing && !t.passing()) {
+      for (const st of lab.stations) {
+        if (!st.libvirt) continue;
+        t.comment?.(`--- ${st.name} libvirtd log (tail) ---\n${tail(st.libvirt.log, 60)}`);
+        const qemuLogs = join(st.libvirt.root, 'log', 'qemu');
+        for (const f of existsSync(qemuLogs) ? readdirSync(qemuLogs) : []) t.comment?.(`--- ${f} ---\n${tail(join(qemuLogs, f), 20)}`);
+      }
+    }
+    for (const d of downs) await d();
+  });
+  lab = await startLab({ teardown: (fn) => downs.push(fn) }, { stations: opts.stations ?? 1, bridge: opts.bridge ?? 'lldpad', stationEvb: true, libvirt: true });
+  const l = lab;
+  const libvirt = (station = 'st1'): LabLibvirt => {
+    const lv = l.station(station).libvirt;
+    if (!lv) throw new Error(`lab ${l.id} station ${station} has no libvirt`);
+    return lv;
+  };
+
+  // qbg's hook, the way an admin installs it; libvirtd looks for hooks/qemu only when it starts.
+  for (const st of l.stations) {
+    const root = libvirt(st.name).root;
+    const argv = ['install', '--libvirt', '--dir', join(root, 'etc', 'hooks'), '--config', join(root, 'etc', 'qbg-hook.json')];
+    argv.push('--url', opts.hook?.url ?? 'http://127.0.0.1:1', '--on-qbg-down', opts.hook?.onQbgDown ?? 'fail');
+    if (opts.hook?.timeoutMs !== undefined) argv.push('--timeout-ms', String(opts.hook.timeoutMs));
+    const code = await hookCommand(argv, quietIo());
+    if (code !== 0) throw new Error(`qbg hook install for ${st.name} exited ${code}`);
+  }
+  const startLibvirtd = async (station = 'st1'): Promise<void> => {
+    await labStartLibvirtd(l.id, station);
+    await l.status();
+  };
+  const wanted = opts.libvirtdOn ?? l.stations.map((s) => s.name);
+  // one at a time: each probes qemu's capabilities (seconds of CPU on a 2-core machine)
+  for (const st of wanted) await startLibvirtd(st);
+  await Promise.all(wanted.map((st) => l.waitForEvb(st)));
+
+  const virsh = async (args: string[], vopts: { station?: string; timeoutMs?: number } = {}): Promise<ExecResult> => {
+    try {
+      const { stdout, stderr } = await execFileP('virsh', ['-c', libvirt(vopts.station).uri, ...args], {
+        timeout: vopts.timeoutMs ?? 60_000,
+        maxBuffer: 16 << 20,
+      });
+      return { stdout, stderr, code: 0 };
+    } catch (e) {
+      const err = e as { stdout?: string; stderr?: string; code?: number | string; message: string };
+      return { stdout: err.stdout ?? '', stderr: err.stderr ?? err.message, code: typeof err.code === 'number' ? err.code : -1 };
+    }
+  };
+  let fileNo = 0;
+  return {
+    lab: l,
+    libvirt,
+    virsh,
+    defineXml: async (command, xml, dopts = {}) => {
+      const file = join(l.stateDir, `xml-${process.pid}-${++fileNo}.xml`);
+      writeFileSync(file, xml);
+      const args = command === 'net-port-create' ? [command, ...(dopts.extra ?? []), file] : [command, file, ...(dopts.extra ?? [])];
+      return virsh(args, { station: dopts.station });
+    },
+    log: (station = 'st1') => (existsSync(libvirt(station).log) ? readFileSync(libvirt(station).log, 'utf8') : ''),
+    startLibvirtd,
+    stopLibvirtd: async (station = 'st1', signal: 'TERM' | 'KILL' = 'TERM') => {
+      await labStopLibvirtd(l.id, station, signal);
+      await l.status();
+    },
+  };
+}
+
+export interface GuestNic {
+  mac: string;
+  /** uplink of a type='direct' NIC (macvtap, mode vepa) */
+  dev?: string;
+  /** full interface-level 802.1Qbg virtualport */
+  virtualport?: { managerid: string | number; typeid: string | number; typeidversion: string | number; instanceid?: string };
+}
+
+/** The smallest guest libvirt runs here: TCG, 64 MiB, no disk, no option ROM (iPXE would burn a core for ~45 s). */
+export function guestXml(g: { name: string; uuid: string; nics: GuestNic[] }): string {
+  const nics = g.nics.map((n) => {
+    const vp = n.virtualport;
+    const params = vp
+      ? `\n      <virtualport type='802.1Qbg'>\n        <parameters managerid='${vp.managerid}' typeid='${vp.typeid}' typeidversion='${vp.typeidversion}'${vp.instanceid ? ` instanceid='${vp.instanceid}'` : ''}/>\n      </virtualport>`
+      : '';
+    return `    <interface type='direct'>
+      <mac address='${n.mac}'/>
+      <source dev='${n.dev ?? 's0'}' mode='vepa'/>${params}
+      <model type='virtio'/>
+      <rom enabled='no'/>
+    </interface>`;
+  });
+  return `<domain type='qemu'>
+  <name>${g.name}</name>
+  <uuid>${g.uuid}</uuid>
+  <memory unit='MiB'>64</memory>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices>
+${nics.join('\n')}
+  </devices>
+</domain>
+`;
+}
+
+/** What a station's lldpad holds for one VSI (vdptool, asked by UUID), as key → value; undefined when not held. */
+export async function vsiOn(lab: Lab, station: string, uuid: string): Promise<Record<string, string> | undefined> {
+  const st = lab.station(station);
+  for (const m of ['assoc', 'preassoc', 'preassoc-rr']) {
+    const r = await lab.vdptool(st.netns, ['-i', st.uplink, '-t', '-V', m, '-c', `uuid=${uuid}`]);
+    for (const rec of r.stdout.split(/VSI\s+\d+:/).slice(1)) {
+      if (!rec.includes(uuid)) continue;
+      return Object.fromEntries([...rec.matchAll(/^\s*(\w+)\s*=\s*(\S+)\s*$/gm)].map((x) => [x[1], x[2]]));
+    }
+  }
+  return undefined;
+}
