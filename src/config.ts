@@ -57,7 +57,13 @@ export interface QbgConfig {
   uplinks: unknown[];
   /** Receivers of failure and notice events (see src/service/webhooks.ts): [{ url, events?, secret? }]. */
   webhooks: unknown[];
-  reconcile: { intervalSeconds: number; concurrency: number };
+  /**
+   * maxAttempts: failed attempts per NIC before the reconciler gives up (the NIC stays 'failed' until asked again);
+   * backoffBaseSeconds / backoffMaxSeconds: wait before the 2nd attempt, doubling (±25 % jitter) up to the maximum.
+   */
+  reconcile: { intervalSeconds: number; concurrency: number; maxAttempts: number; backoffBaseSeconds: number; backoffMaxSeconds: number };
+  /** filterChangeHoldSeconds: how long a bridge may keep a VSI the station de-associated (see docs/filter-change.md). */
+  nics: { filterChangeHoldSeconds: number };
   /** ratePerSecond/rateBurst: per bearer token (applies when tokens are configured; 0 turns it off). */
   limits: { bodyBytes: number; ratePerSecond: number; rateBurst: number };
   /** Absent = no fleet: this qbg stands alone on its SQLite (the default). */
@@ -79,7 +85,8 @@ export function defaultConfig(): QbgConfig {
     lldpad: { transport: 'vdp22', pidFile: '/var/run/lldpad.pid', maxInFlight: 1 },
     uplinks: [],
     webhooks: [],
-    reconcile: { intervalSeconds: 30, concurrency: 16 },
+    reconcile: { intervalSeconds: 30, concurrency: 16, maxAttempts: 8, backoffBaseSeconds: 1, backoffMaxSeconds: 60 },
+    nics: { filterChangeHoldSeconds: 17 },
     limits: { bodyBytes: 1024 * 1024, ratePerSecond: 200, rateBurst: 1000 },
   };
 }
@@ -147,6 +154,15 @@ function validate(c: QbgConfig): QbgConfig {
   }
   if (c.fleet !== undefined && c.fleet !== null) c.fleet = validateFleet(c.fleet);
   else delete c.fleet;
+  const numberIn = (path: string, v: unknown, min: number, max: number, integer = false): void => {
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+      throw qbgError('QBG_ERR_CONFIG', path, `must be ${integer ? 'an integer' : 'a number'} ${min}–${max}, got ${String(v)}`);
+    }
+  };
+  numberIn('reconcile.maxAttempts', c.reconcile.maxAttempts, 1, 1000, true);
+  numberIn('reconcile.backoffBaseSeconds', c.reconcile.backoffBaseSeconds, 0.01, 3600);
+  numberIn('reconcile.backoffMaxSeconds', c.reconcile.backoffMaxSeconds, c.reconcile.backoffBaseSeconds, 86400);
+  numberIn('nics.filterChangeHoldSeconds', c.nics.filterChangeHoldSeconds, 0, 3600);
   for (const r of c.remotes) {
     if (!isObject(r) || typeof r.name !== 'string' || typeof r.url !== 'string') {
       throw qbgError('QBG_ERR_CONFIG', 'remotes', 'each remote needs a name and a url');

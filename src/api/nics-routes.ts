@@ -9,7 +9,7 @@ import { QbgError, qbgError } from '../domain/errors.js';
 import { TYPE_ID_VERSION_MAX, VLAN_MAX } from '../domain/identifiers.js';
 import { NIC_MODES, parseNicId, type Nic } from '../domain/nic.js';
 import { NIC_STATES } from '../domain/nic-state.js';
-import type { NicAnswer, NicService } from '../service/nic-service.js';
+import { FORGETTABLE_STATES, type NicAnswer, type NicService } from '../service/nic-service.js';
 import type { MigrationService, MigrationStepResult } from '../service/migration.js';
 import type { Reconciler } from '../service/reconciler.js';
 
@@ -98,6 +98,11 @@ const HistoryQuery = Type.Object(
     after: Type.Optional(Type.Integer({ minimum: 0, description: 'cursor: history rows after this seq' })),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'rows 1–1000 (default 100)' })),
   },
+  { additionalProperties: false },
+);
+
+const DeleteQuery = Type.Object(
+  { disassociate: Type.Optional(Type.Boolean({ description: 'de-associate first, then forget (default false: refuse a NIC lldpad may hold)' })) },
   { additionalProperties: false },
 );
 
@@ -215,11 +220,19 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
 
     app.delete('/nics/:id', {
       config: { role: 'admin' },
-      schema: { tags, summary: 'Repair: forget a NIC qbg will never hear of again (its history stays); lldpad is not asked', params: IdParams },
+      schema: {
+        tags,
+        summary: 'Repair: forget a NIC (its history stays)',
+        description:
+          'Only a NIC in state new or disassociated is forgotten as it is; any other state may have a VSI in lldpad behind it: 409 QBG_ERR_NIC_HELD naming the state, unless ?disassociate=true de-associates it first (errors of that de-associate as for POST /nics/:id/disassociate).',
+        params: IdParams,
+        querystring: DeleteQuery,
+      },
       handler: async (req, reply) => {
         const id = byId(req.params.id);
-        if (nics.busy(id)) throw qbgError('QBG_ERR_BAD_REQUEST', `NIC ${id} has a request in progress; try again when it is answered`);
-        nics.repo.forget(id);
+        const r = await nics.forget(id, { disassociate: req.query.disassociate === true });
+        if (r.answer) answerOrThrow(r.answer);
+        if (!FORGETTABLE_STATES.includes(r.nic.state)) throw new QbgError('QBG_ERR_NIC_HELD', qbgError('QBG_ERR_NIC_HELD', id, r.nic.state).message, { details: { nic: r.nic } });
         reply.status(204);
       },
     });

@@ -5,6 +5,7 @@
 //   qbg nic associate --vm UUID --mac MAC --uplink IF --type NAME --vlan N [--version N] [--instance UUID]
 //                     [--mode assoc|preassoc|preassoc-rr]
 //   qbg nic disassociate ID
+//   qbg nic delete ID [--disassociate]   forget a NIC; one lldpad may hold is refused unless --disassociate
 // Exit codes: 0 done, 1 refused (by qbg, lldpad or the bridge: the message says which), 2 usage.
 import { isQbgError } from '../domain/errors.js';
 import type { Nic, NicHistoryEntry } from '../domain/nic.js';
@@ -16,7 +17,12 @@ qbg nic show ID [--json]                 ID is "<vm uuid>_<mac>"
 qbg nic history ID [--after SEQ] [--limit 1-1000] [--json]
 qbg nic associate --vm UUID --mac MAC --uplink IF --type NAME --vlan 0-4095 [--version 0-255]
                   [--instance UUID] [--mode assoc|preassoc|preassoc-rr] [--json]
-qbg nic disassociate ID [--json]`;
+qbg nic disassociate ID [--json]
+qbg nic delete ID [--disassociate] [--json]
+                  forget a NIC (history stays); a NIC lldpad may hold is refused unless --disassociate
+                  de-associates it first
+A new --vlan for an associated NIC is a filter change: qbg drops the old filter and waits until the bridge has
+forgotten it (nics.filterChangeHoldSeconds, default 17 s) before it associates the new one.`;
 
 const enc = encodeURIComponent;
 
@@ -41,6 +47,7 @@ const FLAGS: Record<string, Record<string, FlagSpec>> = {
     json: { value: false },
   },
   disassociate: { json: { value: false } },
+  delete: { disassociate: { value: false }, json: { value: false } },
 };
 
 function oneId(positionals: string[], verb: string): string {
@@ -55,7 +62,7 @@ function nicLine(n: Nic): string {
 
 export async function nicCommand(args: string[], baseIo: CliIo): Promise<number> {
   const [verb, ...rest] = args;
-  if (!verb || !(verb in FLAGS)) throw new UsageError(`qbg nic: expected list, show, history, associate or disassociate\n${NIC_HELP}`);
+  if (!verb || !(verb in FLAGS)) throw new UsageError(`qbg nic: expected list, show, history, associate, disassociate or delete\n${NIC_HELP}`);
   const p = parseArgs(rest, FLAGS[verb]);
   const io = p.flags.json === true && !baseIo.json ? { ...baseIo, json: true } : baseIo;
   try {
@@ -117,6 +124,12 @@ export async function nicCommand(args: string[], baseIo: CliIo): Promise<number>
       case 'disassociate': {
         const a = await callApi<Answer>(io, 'POST', `/nics/${enc(oneId(p.positionals, verb))}/disassociate`);
         printJsonOr(io, a, () => nicLine(a.nic));
+        return 0;
+      }
+      case 'delete': {
+        const id = oneId(p.positionals, verb);
+        await callApi<unknown>(io, 'DELETE', `/nics/${enc(id)}${p.flags.disassociate === true ? '?disassociate=true' : ''}`);
+        printJsonOr(io, { id, forgotten: true }, () => `${id}: forgotten`);
         return 0;
       }
     }

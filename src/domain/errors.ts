@@ -93,6 +93,14 @@ export const ERRORS = {
   // --- NICs / associations ---
   QBG_ERR_NIC_NOT_FOUND: { status: 404, template: 'NIC %s not found' },
   QBG_ERR_ILLEGAL_TRANSITION: { status: 409, template: 'NIC %s cannot go from %s to %s (%s)' },
+  QBG_ERR_NIC_FILTER_TAKEN: {
+    status: 409,
+    template: 'NIC %s (VM %s) already uses mac %s with vlan %s on uplink %s: a VEPA bridge cannot tell two VSIs with the same MAC and VLAN apart; disassociate and forget that NIC first',
+  },
+  QBG_ERR_NIC_HELD: {
+    status: 409,
+    template: 'NIC %s is %s: lldpad may hold its VSI, and forgetting it would leave that VSI orphaned; disassociate it first (or DELETE /nics/:id?disassociate=true, qbg nic delete --disassociate)',
+  },
 
   // --- fleet (many hosts on one PostgreSQL) ---
   QBG_ERR_FLEET_OFF: { status: 404, template: 'this qbg is not part of a fleet: set fleet.postgres in the config (or QBG_FLEET_URL)' },

@@ -36,6 +36,8 @@ export const NIC_EVENTS = [
   'check-associated',
   'check-pre-associated',
   'check-missing',
+  // the reconciler stops asking: the failure is permanent or its attempts are used up (until someone asks again)
+  'retries-exhausted',
 ] as const;
 export type NicEvent = (typeof NIC_EVENTS)[number];
 
@@ -56,13 +58,16 @@ function all(from: readonly NicState[], to: NicState): Row {
 
 /**
  * The table. A missing (event, state) cell is an illegal transition. Notes on the less obvious cells:
- * - request-assoc from 'associated' re-associates (new VLAN, new type version, or the reconciler repeating it);
- *   VDP allows an ASSOCIATE for a held instance to change its parameters.
+ * - request-assoc from 'associated' re-associates (the reconciler repeating it).
  * - pre-associate from 'associated' is refused: VDP would downgrade a live NIC; disassociate first.
  * - check-missing on 'disassociating' settles a de-associate that lldpad refused because it did not hold the
  *   VSI any more (vdptool's R05): the VSI is gone either way. On 'failed' / 'timed-out' it says no zombie is
  *   left (the reconciler applies it to NICs meant to be disassociated; others it simply asks again).
  * - check-associated on a 'timed-out' / 'failed' / 'lost' NIC: lldpad did finish (late answer) or still holds it.
+ * - retries-exhausted settles a NIC the reconciler gave up on in 'failed' (a webhook's nic.failed); only a new
+ *   request (an explicit associate, a per-NIC reconcile) moves it again.
+ * - request-assoc from 'associated' with another VLAN/MAC is not sent as one ASSOCIATE: lldpad's station cannot
+ *   change a held VSI's filter in place, so the service drops the old VSI first (see nic-service filterChangeWait).
  */
 export const TRANSITIONS: Readonly<Record<NicEvent, Row>> = {
   'request-preassoc': all(RESTARTABLE, 'pre-associating'),
@@ -77,6 +82,7 @@ export const TRANSITIONS: Readonly<Record<NicEvent, Row>> = {
   'keepalive-lost': all(HELD_STATES, 'lost'),
   'check-associated': all(['associating', 'pre-associated', 'timed-out', 'failed', 'lost'], 'associated'),
   'check-pre-associated': all(['pre-associating', 'timed-out', 'failed', 'lost'], 'pre-associated'),
+  'retries-exhausted': all(['failed', 'timed-out', 'lost'], 'failed'),
   'check-missing': {
     associated: 'lost',
     'pre-associated': 'lost',

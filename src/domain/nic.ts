@@ -93,6 +93,16 @@ export function parseNicId(v: unknown, field = 'id'): { vmUuid: string; mac: str
   return { vmUuid, mac, id: nicId(vmUuid, mac) };
 }
 
+const NIL_UUID = '00000000-0000-0000-0000-000000000000';
+const ZERO_MAC = '00:00:00:00:00:00';
+
+function parseInstanceUuid(v: unknown): string {
+  const u = parseUuid(v, 'instanceUuid');
+  // lldpad's check_vsiid: an all-zero UUID is no VSI id.
+  if (u === NIL_UUID) throw fieldError('instanceUuid', 'QBG_ERR_UUID_FORMAT', 'instanceUuid', `${String(v)} (the nil UUID is no VSI id)`);
+  return u;
+}
+
 /** Validate a hook's associate request; unknown fields are refused so a typo never becomes a default. */
 export function parseNicAssociation(input: unknown): NicAssociationRequest {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
@@ -106,7 +116,11 @@ export function parseNicAssociation(input: unknown): NicAssociationRequest {
     if (o[required] === undefined || o[required] === null) throw fieldError(required, 'QBG_ERR_FIELD_REQUIRED', required);
   }
   const vmUuid = parseUuid(o.vmUuid, 'vmUuid');
+  // libvirt never gives a VM the nil UUID, and lldpad refuses an all-zero VSI id: refuse here, not after a request.
+  if (vmUuid === NIL_UUID) throw fieldError('vmUuid', 'QBG_ERR_UUID_FORMAT', 'vmUuid', `${String(o.vmUuid)} (the nil UUID names no VM)`);
   const mac = parseMac(o.mac, 'mac');
+  // No frame carries the all-zero MAC: a bridge cannot forward to it (lldpad's filter check refuses it too).
+  if (mac === ZERO_MAC) throw fieldError('mac', 'QBG_ERR_MAC_FORMAT', 'mac', `${String(o.mac)} (all zero: no frame carries it)`);
   const mode = o.mode === undefined ? 'assoc' : o.mode;
   if (!(NIC_MODES as readonly unknown[]).includes(mode)) throw fieldError('mode', 'QBG_ERR_ENUM', 'mode', NIC_MODES.join(', '), mode);
   const req: NicAssociationRequest = {
@@ -115,7 +129,7 @@ export function parseNicAssociation(input: unknown): NicAssociationRequest {
     uplink: parseIfname(o.uplink, 'uplink'),
     type: parseName(o.type, 'type'),
     vlan: parseVlan(o.vlan, 'vlan'),
-    instanceUuid: o.instanceUuid === undefined ? stableInstanceId(vmUuid, mac) : parseUuid(o.instanceUuid, 'instanceUuid'),
+    instanceUuid: o.instanceUuid === undefined ? stableInstanceId(vmUuid, mac) : parseInstanceUuid(o.instanceUuid),
     mode: mode as NicMode,
   };
   if (o.version !== undefined) req.version = parseTypeIdVersion(o.version, 'version');
@@ -168,6 +182,24 @@ const PARAM_KEYS = ['vmUuid', 'mac', 'uplink', 'typeName', 'typeId', 'typeIdVers
 /** True when lldpad would be told exactly the same thing (an idempotent repeat needs no new request). */
 export function sameNicParams(a: NicParams, b: NicParams): boolean {
   return PARAM_KEYS.every((k) => a[k] === b[k]);
+}
+
+/**
+ * lldpad (station and bridge role alike) finds a VSI by manager id, type id, type version, id format, instance UUID
+ * and filter format (openlldp qbg/vdp22sm.c vdp22_vsi_equal); the filter (VLAN, MAC, group) is not part of it. Two
+ * parameter sets with the same key and another filter are a filter change of one VSI, which lldpad cannot do in place.
+ */
+const VSI_KEY = ['uplink', 'instanceUuid', 'managerId2', 'typeId', 'typeIdVersion', 'filterFormat'] as const;
+const FILTER_KEYS = ['vlan', 'mac', 'groupId'] as const;
+
+/** Same VSI as lldpad and a bridge key it (see VSI_KEY). */
+export function sameVsiKey(a: NicParams, b: NicParams): boolean {
+  return VSI_KEY.every((k) => a[k] === b[k]);
+}
+
+/** The same VSI with another filter (VLAN, MAC or group id): lldpad's station refuses it in place (R05). */
+export function isFilterChange(from: NicParams, to: NicParams): boolean {
+  return sameVsiKey(from, to) && !FILTER_KEYS.every((k) => from[k] === to[k]);
 }
 
 /** A key that is equal for two requests that would send the same thing to lldpad (coalescing in-flight work). */

@@ -157,6 +157,38 @@ export function decodeClifStatus(code: number): VdpReason {
   return lookup('lldpad-clif', code) ?? unknownPart('lldpad-clif', code, ' (lldpad command status)');
 }
 
+/**
+ * Reasons that say the same request will never be accepted, so repeating it only loads lldpad and the bridge: the
+ * request is malformed (invalid format, an invalid filter such as an all-zero MAC or a VLAN the bridge refuses),
+ * names a VSI type the bridge does not know or forbids, or the bridge set the hard-error bit ("refuse until
+ * something changes"). Everything else (no resources, VSI manager unreachable, timeouts, lldpad busy) may pass later.
+ */
+const PERMANENT: ReadonlySet<string> = new Set([
+  'vdp22-status:1', // INVALID_FORMAT
+  'vdp22-status:5', // INVALID_FILTER
+  'vdp22-status-bit:16', // HARD_ERROR
+  'port-vdp:1', // INVALID_FORMAT
+  'port-vdp:3', // UNUSED_VTID: the bridge does not know the VSI type
+  'port-vdp:4', // VTID_VIOLATION
+  'port-vdp:5', // VTID_VERSION_VIOLATION
+  'port-profile:258', // PROFILE_INVALID
+]);
+
+/** lldpad client-socket statuses that refuse the command itself, whatever the bridge does (CMD_INVALID, CMD_BAD_PARAMS,
+ *  CMD_NOT_APPLICABLE: the port runs VDP in bridge role, CMD_NO_ACCESS). CMD_VDP_BUSY / DEVICE_NOT_FOUND pass later. */
+const PERMANENT_CLIF: ReadonlySet<number> = new Set([4, 5, 9, 10]);
+
+/** True when a failed response code says the request can never succeed as it is (see PERMANENT). */
+export function isPermanentVdpFailure(code: number, dialect: VdpReasonDialect = 'vdp22'): boolean {
+  const d = decodeVdpReason(code, dialect);
+  return !d.success && d.parts.some((p) => PERMANENT.has(`${p.source}:${p.code}`));
+}
+
+/** True when lldpad's command status (R<status>) refuses the command whatever is retried (see PERMANENT_CLIF). */
+export function isPermanentClifStatus(status: number): boolean {
+  return PERMANENT_CLIF.has(status);
+}
+
 /** True when a response code means the request was carried out. */
 export function isVdpSuccess(code: number, dialect: VdpReasonDialect = 'vdp22'): boolean {
   return decodeVdpReason(code, dialect).success;

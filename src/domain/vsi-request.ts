@@ -34,7 +34,7 @@ export type VsiOutcome =
   | { kind: 'accepted'; mode: VdpRequestMode; latencyMs: number }
   | { kind: 'rejected'; reasonCode: number; reason: string; latencyMs: number }
   | { kind: 'timeout'; afterMs: number }
-  | { kind: 'transport-error'; message: string };
+  | { kind: 'transport-error'; message: string; /** lldpad's client-socket command status (R<status>) when it refused the command */ clifStatus?: number };
 
 /** What lldpad currently holds for one VSI (a query by instance UUID). */
 export interface VsiStatus {

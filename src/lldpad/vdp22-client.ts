@@ -137,7 +137,7 @@ export class Vdp22Client implements VsiAssociator {
     try {
       const reply = await this.socket.command(msg);
       if (reply.status !== 0) {
-        waiter.settle({ kind: 'transport-error', message: this.refusal(req, reply.status) });
+        waiter.settle({ kind: 'transport-error', message: this.refusal(req, reply.status), clifStatus: reply.status });
       } else if (!done) {
         timer = setTimeout(() => waiter.settle({ kind: 'timeout', afterMs: Math.round(performance.now() - started) }), timeoutMs);
         if (this.outcomeGraceMs > 0) {

@@ -122,14 +122,18 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
   // A VSI type still announced for some NIC must not vanish under it.
   const countNicsOfType = db.prepare('SELECT count(*) AS n FROM nics WHERE type_name = ?');
   types.setUsageCheck((name) => (countNicsOfType.get(name) as { n: number }).n);
-  const nics = new NicService({ repo: nicRepo, associator, types, bus, log: log.child({ component: 'nics' }) });
+  const nics = new NicService({ repo: nicRepo, associator, types, bus, log: log.child({ component: 'nics' }), filterChangeHoldMs: config.nics.filterChangeHoldSeconds * 1000 });
   const reconciler = new Reconciler({
     service: nics,
     associator,
     bus,
+    metrics,
     concurrency: config.reconcile.concurrency,
     log: log.child({ component: 'reconciler' }),
     sweepIntervalMs: config.reconcile.intervalSeconds * 1000,
+    maxAttempts: config.reconcile.maxAttempts,
+    backoffBaseMs: config.reconcile.backoffBaseSeconds * 1000,
+    backoffMaxMs: config.reconcile.backoffMaxSeconds * 1000,
   });
   const migration = new MigrationService(nics);
   // A bridge that comes back (its EVB TLV seen again on an uplink) gets the uplink's NICs re-associated at once

@@ -28,6 +28,7 @@ export class QbgMetrics {
   private readonly lldpadRestarts: Counter;
   private readonly lldpadUp: Gauge;
   private readonly reconcileRuns: Counter;
+  private readonly reconcileRetries: Counter<'outcome' | 'reason'>;
   private readonly uplinkDrift: Counter;
   private readonly httpSeconds: Histogram<'method' | 'route' | 'status_code'>;
   private readonly webhookDeliveries: Counter<'outcome'>;
@@ -96,6 +97,12 @@ export class QbgMetrics {
       },
     });
     this.reconcileRuns = new Counter({ name: 'qbg_reconcile_runs_total', help: 'Reconciler runs finished', registers });
+    this.reconcileRetries = new Counter({
+      name: 'qbg_reconcile_retries_total',
+      help: 'Requests the reconciler sent again for a NIC lldpad did not hold as it should, by outcome (accepted, failed, gave-up) and VDP reason',
+      labelNames: ['outcome', 'reason'],
+      registers,
+    });
     this.uplinkDrift = new Counter({ name: 'qbg_uplink_drift_total', help: 'Uplinks found with EVB configuration differing from the desired one', registers });
     this.httpSeconds = new Histogram({
       name: 'qbg_http_request_duration_seconds',
@@ -146,6 +153,11 @@ export class QbgMetrics {
 
   webhookAttempt(outcome: 'delivered' | 'retry' | 'gave-up'): void {
     this.webhookDeliveries.inc({ outcome });
+  }
+
+  /** One reconciler retry: outcome accepted / failed / gave-up, reason the decoded VDP reason name. */
+  reconcileRetry(outcome: string, reason: string): void {
+    this.reconcileRetries.inc({ outcome, reason });
   }
 
   webhookDrop(): void {

@@ -9,6 +9,7 @@
 //   reconciler brings it back.
 import { fieldError, isQbgError, qbgError } from '../domain/errors.js';
 import {
+  isFilterChange,
   nicId,
   parseNicAssociation,
   requestKey,
@@ -20,7 +21,7 @@ import {
   type NicMode,
   type NicParams,
 } from '../domain/nic.js';
-import { HELD_STATES, IN_FLIGHT_STATES, heldStateFor, nextState, requestEventFor, type NicEvent } from '../domain/nic-state.js';
+import { HELD_STATES, IN_FLIGHT_STATES, heldStateFor, nextState, requestEventFor, type NicEvent, type NicState } from '../domain/nic-state.js';
 import type { VdpRequestMode, VsiAssociator, VsiEvent, VsiOutcome, VsiStatus } from '../domain/vsi-request.js';
 import type { VsiTypeLookup } from '../domain/vsi-type.js';
 import type { Applied, NicRepo } from '../store/nic-repo.js';
@@ -39,7 +40,19 @@ export interface NicServiceDeps {
   log?: NicLogger;
   /** Passed to the associator per request (libvirt waits 10 s). */
   requestTimeoutMs?: number;
+  /**
+   * How long a bridge may still hold a VSI after the station de-associated it (default 17 000 ms). A filter change
+   * (new VLAN / MAC / group of the same VSI) waits this long after the old filter was dropped: see filterChangeWait.
+   */
+  filterChangeHoldMs?: number;
 }
+
+/**
+ * Bridge-role lldpad keeps a VSI the station de-associated until its own keep-alive timer runs out, 1.5 × ((1 + 2 ×
+ * retries) × 2^RTE + 2^RKA) × 10 µs = 15.76 s with the EVB values of the lab (retries 3, RTE 8, RKA 20), and meanwhile
+ * ignores a request for that VSI with another filter (see docs/filter-change.md). 17 s leaves a margin.
+ */
+export const DEFAULT_FILTER_CHANGE_HOLD_MS = 17_000;
 
 /** What a caller gets back: the NIC as persisted after the work, and lldpad's outcome when it was asked. */
 export interface NicAnswer {
@@ -62,6 +75,9 @@ interface Running {
   promise: Promise<NicAnswer>;
 }
 
+/** States in which lldpad holds nothing for a NIC: only these may be forgotten without a de-associate. */
+export const FORGETTABLE_STATES: readonly NicState[] = ['new', 'disassociated'];
+
 export class NicService {
   readonly repo: NicRepo;
   private readonly associator: VsiAssociator;
@@ -69,6 +85,7 @@ export class NicService {
   private readonly bus?: TransitionBus;
   private readonly log?: NicLogger;
   private readonly requestTimeoutMs?: number;
+  private readonly filterChangeHoldMs: number;
   /** Tail of each NIC's work queue: everything for one NIC runs in order, one at a time. */
   private readonly queues = new Map<string, Promise<unknown>>();
   /** The latest request queued or running per NIC, for coalescing equal requests. */
@@ -84,6 +101,7 @@ export class NicService {
     this.bus = deps.bus;
     this.log = deps.log;
     this.requestTimeoutMs = deps.requestTimeoutMs;
+    this.filterChangeHoldMs = deps.filterChangeHoldMs ?? DEFAULT_FILTER_CHANGE_HOLD_MS;
   }
 
   /** Listen to lldpad's unsolicited news (bridge de-associate, keep-alive loss, restart). */
@@ -116,6 +134,8 @@ export class NicService {
     if (other && other.id !== id) {
       throw qbgError('QBG_ERR_BAD_REQUEST', `instanceUuid ${params.instanceUuid} is already used by NIC ${other.id}; each VSI needs its own`);
     }
+    const twin = this.repo.filterUsedByOtherVm(params);
+    if (twin) throw fieldError('mac', 'QBG_ERR_NIC_FILTER_TAKEN', twin.id, twin.vmUuid, twin.mac, twin.vlan, twin.uplink);
     return this.submit(id, params, req.mode, opts.cause ?? `api-${req.mode}`);
   }
 
@@ -129,6 +149,47 @@ export class NicService {
   async disassociate(id: string, opts: { cause?: string } = {}): Promise<NicAnswer> {
     this.require(id);
     return this.submit(id, undefined, 'deassoc', opts.cause ?? 'api-deassoc');
+  }
+
+  /**
+   * Forget a NIC (its history stays). Only a NIC lldpad cannot hold a VSI for ('new', 'disassociated') is forgotten
+   * as it is: any other state may have a VSI behind it that nobody would ever de-associate, so it is refused with
+   * QBG_ERR_NIC_HELD unless `disassociate` asks to de-associate it first (in the NIC's queue: no request slips in
+   * between). Returns the NIC as it was when forgotten; a de-associate that did not settle throws its outcome.
+   */
+  async forget(id: string, opts: { disassociate?: boolean; cause?: string } = {}): Promise<{ nic: Nic; answer?: NicAnswer }> {
+    this.require(id);
+    return this.enqueue(id, async () => {
+      let nic = this.settleLeftover(id);
+      if (!nic) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
+      let answer: NicAnswer | undefined;
+      if (!FORGETTABLE_STATES.includes(nic.state)) {
+        if (!opts.disassociate) throw qbgError('QBG_ERR_NIC_HELD', id, nic.state);
+        answer = await this.run(id, undefined, 'deassoc', opts.cause ?? 'api-forget');
+        nic = answer.nic;
+        if (!FORGETTABLE_STATES.includes(nic.state)) return { nic, answer };
+      }
+      this.repo.forget(id);
+      this.log?.info({ nicId: id, state: nic.state }, 'nic forgotten');
+      return { nic, ...(answer ? { answer } : {}) };
+    });
+  }
+
+  /**
+   * The reconciler stops asking for this NIC: it settles in 'failed' with why (a nic.failed webhook) and stays there
+   * until a new request (an explicit associate or per-NIC reconcile). No-op when the NIC moved on meanwhile.
+   */
+  async giveUp(id: string, reason: string): Promise<Nic | undefined> {
+    return this.enqueue(id, async () => {
+      const nic = this.repo.get(id);
+      if (!nic || nextState(nic.state, 'retries-exhausted') === undefined) return undefined;
+      return this.apply(id, { event: 'retries-exhausted', cause: 'reconcile-gave-up', reasonCode: nic.reasonCode, reason }).nic;
+    });
+  }
+
+  /** True when the reconciler gave up on the NIC and nobody asked again since (its last transition says so). */
+  givenUp(id: string): boolean {
+    return this.repo.lastEntry(id)?.event === 'retries-exhausted';
   }
 
   /** Ask lldpad what it holds for the NIC and record what that proves (queued behind the NIC's other work). */
@@ -206,7 +267,7 @@ export class NicService {
   }
 
   private async run(id: string, params: NicParams | undefined, mode: VdpRequestMode, cause: string): Promise<NicAnswer> {
-    const nic = this.settleLeftover(id);
+    let nic = this.settleLeftover(id);
     if (mode === 'deassoc') {
       if (!nic) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
       if (nic.state === 'disassociated' || nic.state === 'new') return { nic, asked: false };
@@ -217,8 +278,28 @@ export class NicService {
     if (nic && HELD_STATES.includes(nic.state) && mustDropFirst(nic, p, mode)) {
       const dropped = await this.exchange(id, undefined, 'deassoc', `${cause}-replace`);
       if (dropped.nic.state !== 'disassociated') return dropped;
+      nic = dropped.nic;
     }
+    if (nic) await this.filterChangeWait(nic, p);
     return this.exchange(id, p, mode, cause);
+  }
+
+  /**
+   * A new filter (VLAN, MAC, group) for the same VSI may go to lldpad only once the bridge has forgotten the old one.
+   * lldpad's station refuses an in-place filter change (vdp22_addreq: "TODO mismatch filter data", R05), so the old
+   * VSI is de-associated first; but bridge-role lldpad answers that de-associate as a keep-alive and keeps the VSI
+   * until its keep-alive timer runs out, and it silently drops a request for the same VSI with another filter — after
+   * stopping that very timer, so it then holds the old filter for good and every retry times out (openlldp
+   * qbg/vdp22sm.c vdp22_station_info; lab evidence in docs/filter-change.md). So wait out the hold, counted from the
+   * NIC's last recorded change: crash-safe (a restarted qbg or a second request waits only what is left) and it also
+   * covers "disassociate, then associate with a new VLAN" sent as two calls.
+   */
+  private async filterChangeWait(nic: Nic, p: NicParams): Promise<void> {
+    if (nic.state === 'new' || !isFilterChange(nic, p)) return;
+    const waitMs = Date.parse(nic.updatedAt) + this.filterChangeHoldMs - Date.now();
+    if (waitMs <= 0) return;
+    this.log?.info({ nicId: nic.id, waitMs, fromVlan: nic.vlan, toVlan: p.vlan }, 'filter change: waiting for the bridge to forget the old filter');
+    await new Promise((r) => setTimeout(r, waitMs));
   }
 
   /** Runs inside the NIC's queue. Only a previous qbg process can have left a request out (this one serialises
@@ -336,7 +417,8 @@ function answerEvent(o: Exclude<VsiOutcome, { kind: 'accepted' }>): { event: Nic
  * lldpad refuses (R05) to change the filter (VLAN, MAC) of a VSI it holds, and to switch between the two
  * pre-associate modes; a deassoc whose type version differs from the held one is "accepted" and leaves the VSI in
  * place. So any change of what is held — other uplink, instance, VLAN, type or version — drops the old VSI with
- * its pinned parameters first; only pre-associate → associate of the same parameters goes straight.
+ * its pinned parameters first (a filter change then also waits for the bridge: filterChangeWait); only
+ * pre-associate → associate of the same parameters goes straight.
  */
 function mustDropFirst(nic: Nic, p: NicParams, mode: VdpRequestMode): boolean {
   if (!sameNicParams(nic, p)) return true;

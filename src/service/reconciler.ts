@@ -2,8 +2,14 @@
 // re-associates, so after an lldpad restart (or a bridge that de-associated, or a request that timed out) nobody
 // but qbg will bring the VSIs back. A sweep asks lldpad about every NIC that should be held — one query per
 // instance UUID, because lldpad's "list all" prints nothing once it holds more than ~20–30 VSIs — and
-// re-associates what is missing, a few at a time; failing NICs are retried with exponential backoff.
-import type { VsiAssociator } from '../domain/vsi-request.js';
+// re-associates what is missing, a few at a time. Failing NICs are retried with exponential backoff and jitter, but
+// not for ever: a failure lldpad or the bridge calls permanent is not retried, and after maxAttempts the NIC settles
+// in 'failed' (a nic.failed webhook) until someone asks again — an explicit associate, a per-NIC reconcile or an admin
+// sweep (POST /reconcile). Without the bound a VSI the bridge keeps ignoring was re-sent for ever, and each request
+// made lldpad busy (R0f) for the next one.
+import { isQbgError } from '../domain/errors.js';
+import { decodeClifStatus, decodeVdpReason, isPermanentClifStatus, isPermanentVdpFailure } from '../domain/vdp-reasons.js';
+import type { VsiAssociator, VsiOutcome } from '../domain/vsi-request.js';
 import type { NicService } from './nic-service.js';
 import type { ServiceNotice, TransitionBus } from './transition-bus.js';
 
@@ -20,9 +26,17 @@ export interface ReconcilerOptions {
   retryIntervalMs?: number;
   /** NICs worked on at once. */
   concurrency?: number;
+  /** Wait before the 2nd attempt for a failing NIC; doubles per failure (±25 % jitter) up to backoffMaxMs. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
+  /** Failed attempts (lldpad or the bridge answered, or said nothing in time) before the reconciler gives up. */
+  maxAttempts?: number;
+  /** Counts every request the reconciler sends again (qbg_reconcile_retries_total). */
+  metrics?: { reconcileRetry(outcome: RetryOutcome, reason: string): void };
 }
+
+/** accepted: lldpad holds it now; failed: will be retried; gave-up: attempts used up or the failure is permanent. */
+export type RetryOutcome = 'accepted' | 'failed' | 'gave-up';
 
 export interface SweepReport {
   reason: string;
@@ -33,21 +47,24 @@ export interface SweepReport {
   repaired: number;
   /** asked again and not accepted, or could not be checked */
   failed: number;
-  /** skipped: busy with a hook request, or in backoff */
+  /** skipped: busy with a hook request, in backoff, or given up (until someone asks again) */
   skipped: number;
+  /** failed this time and given up on: permanent failure or attempts used up */
+  gaveUp: number;
   durationMs: number;
 }
 
 const HELD_MODES = ['assoc', 'preassoc', 'preassoc-rr'] as const;
 
 export class Reconciler {
-  private readonly o: Required<Omit<ReconcilerOptions, 'bus' | 'log'>> & Pick<ReconcilerOptions, 'bus' | 'log'>;
+  private readonly o: Required<Omit<ReconcilerOptions, 'bus' | 'log' | 'metrics'>> & Pick<ReconcilerOptions, 'bus' | 'log' | 'metrics'>;
   private timers: NodeJS.Timeout[] = [];
   private lldpadPid?: number;
   private reachable?: boolean;
   private running?: Promise<SweepReport>;
   private again?: string;
-  private readonly backoff = new Map<string, { failures: number; notBefore: number }>();
+  /** failures: attempts counted toward maxAttempts; waits: backoffs so far (also those that count nothing). */
+  private readonly backoff = new Map<string, { failures: number; waits: number; notBefore: number }>();
   private pinging = false;
   private stopped = true;
 
@@ -59,6 +76,7 @@ export class Reconciler {
       concurrency: 16,
       backoffBaseMs: 1000,
       backoffMaxMs: 60_000,
+      maxAttempts: 8,
       ...opts,
     };
   }
@@ -156,10 +174,15 @@ export class Reconciler {
           ...repo.all({ desiredMode: ['deassoc'], state: ['failed', 'timed-out', 'lost', 'disassociating'], ...(filter.uplink ? { uplink: filter.uplink } : {}) }),
         ];
     const now = Date.now();
-    const report: SweepReport = { reason, checked: 0, ok: 0, repaired: 0, failed: 0, skipped: 0, durationMs: 0 };
+    const report: SweepReport = { reason, checked: 0, ok: 0, repaired: 0, failed: 0, skipped: 0, gaveUp: 0, durationMs: 0 };
+    // An admin sweep is someone asking again: it retries NICs given up on too.
+    const explicit = reason === 'admin';
     nics = nics.filter((n) => {
       const b = this.backoff.get(n.id);
-      const skip = service.busy(n.id) || (b !== undefined && b.notBefore > now && reason !== 'retry');
+      const skip =
+        service.busy(n.id) ||
+        (b !== undefined && b.notBefore > now && reason !== 'retry' && !explicit) ||
+        (n.state === 'failed' && !explicit && service.givenUp(n.id));
       if (skip) report.skipped++;
       return !skip;
     });
@@ -176,12 +199,27 @@ export class Reconciler {
           if (!r.answer && good) report.ok++;
           else if (good) report.repaired++;
           else report.failed++;
-          if (good) this.backoff.delete(nic.id);
-          else this.fail(nic.id);
+          if (good) {
+            this.backoff.delete(nic.id);
+            if (r.answer) this.o.metrics?.reconcileRetry('accepted', 'SUCCESS');
+          } else {
+            const why = failureOf(r.answer?.outcome);
+            const failures = this.fail(nic.id);
+            if (why.permanent || failures >= this.o.maxAttempts) {
+              report.gaveUp++;
+              await this.giveUp(nic.id, why, failures, after.reason);
+            } else {
+              this.o.metrics?.reconcileRetry('failed', why.name);
+              this.o.log?.warn({ nicId: nic.id, attempt: failures, maxAttempts: this.o.maxAttempts, reason: after.reason }, 'reconcile of a NIC failed: will retry');
+            }
+          }
         } catch (e) {
           report.failed++;
-          this.fail(nic.id);
-          this.o.log?.warn({ nicId: nic.id, err: (e as Error).message }, 'reconcile of a NIC failed');
+          // lldpad not reachable: nothing was asked of it, so it costs no attempt (the NICs wait for it with backoff)
+          const unreachable = isQbgError(e) && e.code === 'QBG_ERR_LLDPAD_UNREACHABLE';
+          const failures = this.fail(nic.id, !unreachable);
+          this.o.metrics?.reconcileRetry('failed', unreachable ? 'LLDPAD_UNREACHABLE' : 'ERROR');
+          this.o.log?.warn({ nicId: nic.id, err: (e as Error).message, attempt: failures }, 'reconcile of a NIC failed');
         }
       }
     };
@@ -191,15 +229,45 @@ export class Reconciler {
     return report;
   }
 
-  private fail(id: string): void {
-    const failures = (this.backoff.get(id)?.failures ?? 0) + 1;
-    const delay = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (failures - 1));
+  /** Back off after a failure; returns the attempts counted so far (`counts` false: back off, count nothing). */
+  private fail(id: string, counts = true): number {
+    const prev = this.backoff.get(id);
+    const failures = (prev?.failures ?? 0) + (counts ? 1 : 0);
+    const waits = (prev?.waits ?? 0) + 1;
+    const delay = Math.min(this.o.backoffMaxMs, this.o.backoffBaseMs * 2 ** (waits - 1));
     // jitter: NICs that failed together do not all retry in the same instant
-    this.backoff.set(id, { failures, notBefore: Date.now() + delay * (0.75 + Math.random() * 0.5) });
+    this.backoff.set(id, { failures, waits, notBefore: Date.now() + delay * (0.75 + Math.random() * 0.5) });
+    return failures;
+  }
+
+  private async giveUp(id: string, why: { name: string; permanent: boolean }, attempts: number, last: string | undefined): Promise<void> {
+    this.backoff.delete(id);
+    const reason = why.permanent
+      ? `not retried: lldpad or the bridge called the failure permanent (${last ?? why.name})`
+      : `gave up after ${attempts} failed attempts (${last ?? why.name}); associate again to retry`;
+    await this.o.service.giveUp(id, reason);
+    this.o.metrics?.reconcileRetry('gave-up', why.name);
+    this.o.log?.warn({ nicId: id, attempts, permanent: why.permanent, reason: last }, 'reconciler gave up on a NIC');
   }
 
   private notice(kind: ServiceNotice['kind'], detail: Record<string, unknown>): void {
     // logged at its level by the bus's reader (logBusEvents), not here a second time
     this.o.bus?.publish({ kind, detail, at: new Date().toISOString() });
+  }
+}
+
+/** What a failed attempt says: a stable reason name (metrics label) and whether retrying can ever help. */
+export function failureOf(o: VsiOutcome | undefined): { name: string; permanent: boolean } {
+  switch (o?.kind) {
+    case 'rejected':
+      return { name: decodeVdpReason(o.reasonCode).name, permanent: isPermanentVdpFailure(o.reasonCode) };
+    case 'timeout':
+      return { name: 'TIMEOUT', permanent: false };
+    case 'transport-error':
+      return o.clifStatus === undefined
+        ? { name: 'TRANSPORT_ERROR', permanent: false }
+        : { name: decodeClifStatus(o.clifStatus).name, permanent: isPermanentClifStatus(o.clifStatus) };
+    default:
+      return { name: 'NOT_SETTLED', permanent: false };
   }
 }

@@ -143,9 +143,13 @@ export class NicRepo {
       history: db.prepare(`INSERT INTO nic_history (nic_id, at, from_state, to_state, event, cause, reason_code, reason)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       historyOf: db.prepare('SELECT * FROM nic_history WHERE nic_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      lastOf: db.prepare('SELECT * FROM nic_history WHERE nic_id = ? ORDER BY seq DESC LIMIT 1'),
       historyCount: db.prepare('SELECT count(*) AS n FROM nic_history WHERE nic_id = ?'),
       historySince: db.prepare('SELECT * FROM nic_history WHERE seq > ? ORDER BY seq LIMIT ?'),
       delete: db.prepare('DELETE FROM nics WHERE id = ?'),
+      // A NIC that neither holds nor wants a VSI (never sent, or disassociated and meant to stay so) takes no filter.
+      filterUser: db.prepare(`SELECT * FROM nics WHERE uplink = ? AND mac = ? AND vlan = ? AND vm_uuid <> ?
+        AND NOT (state IN ('new', 'disassociated') AND desired_mode = 'deassoc') ORDER BY created_at, id LIMIT 1`),
     };
   }
 
@@ -156,6 +160,12 @@ export class NicRepo {
 
   byInstanceUuid(uuid: string): Nic | undefined {
     const r = this.st.byInstance.get(uuid) as NicRow | undefined;
+    return r && toNic(r);
+  }
+
+  /** Another VM's NIC that holds or wants the same MAC + VLAN on the uplink (a VEPA bridge cannot tell them apart). */
+  filterUsedByOtherVm(p: { uplink: string; mac: string; vlan: number; vmUuid: string }): Nic | undefined {
+    const r = this.st.filterUser.get(p.uplink, p.mac, p.vlan, p.vmUuid) as NicRow | undefined;
     return r && toNic(r);
   }
 
@@ -196,6 +206,12 @@ export class NicRepo {
     const rows = this.st.historyOf.all(nicId, opts.afterSeq ?? 0, opts.limit ?? 1000) as HistoryRow[];
     const total = (this.st.historyCount.get(nicId) as { n: number }).n;
     return { items: rows.map(toEntry), total };
+  }
+
+  /** A NIC's latest transition (undefined: none). */
+  lastEntry(nicId: string): NicHistoryEntry | undefined {
+    const r = this.st.lastOf.get(nicId) as HistoryRow | undefined;
+    return r && toEntry(r);
   }
 
   /** History of every NIC after a sequence number (replay for SSE clients reconnecting with Last-Event-ID). */

@@ -2,6 +2,8 @@
 // re-associate with a new VLAN, pre-associate, disassociate, lldpad's refusals and its unsolicited news.
 // What lldpad holds is read back with vdptool (a separate client), never from the service's own view.
 import t from 'tap';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startLab, type Lab } from './harness.js';
 import { openDatabase } from '../../src/store/db.js';
 import { NicRepo } from '../../src/store/nic-repo.js';
@@ -143,6 +145,40 @@ t.test('NIC lifecycle against real lldpad', async (t) => {
       'failed>disassociating:request-deassoc',
       'disassociating>disassociated:' + svc.repo.history(f.nic.id).items[3].event,
     ]);
+  });
+
+  await t.test('a new VLAN for an associated NIC: the bridge lldpad really holds the new filter', async (t) => {
+    // Before: the old filter was dropped and the new one sent at once; the bridge lldpad still held the old one
+    // (it takes a station's de-associate as a keep-alive), ignored the new filter and the request timed out (504).
+    const first = await svc.associate(body(5, { vlan: 101 }));
+    t.equal(first.nic.state, 'associated', first.nic.reason ?? '');
+    const changed = await svc.associate(body(5, { vlan: 102 }));
+    t.equal(changed.nic.state, 'associated', changed.nic.reason ?? '');
+    t.equal(changed.outcome?.kind, 'accepted', 'the bridge answered the new filter');
+    t.equal(changed.nic.vlan, 102);
+    const h = await held(lab, changed.nic.instanceUuid);
+    t.equal(h?.mode, 'assoc');
+    t.match(h?.text ?? '', new RegExp(`filter = 102-${mac(5)}`, 'i'));
+    t.notMatch(h?.text ?? '', /hints = 255/, 'not a request still waiting for the bridge');
+    t.equal(changed.nic.instanceUuid, first.nic.instanceUuid, 'the instance UUID stays');
+    t.same(svc.repo.history(changed.nic.id).items.slice(-4).map((e) => `${e.to}:${e.cause}`), [
+      'disassociating:api-assoc-replace',
+      'disassociated:lldpad-answer',
+      'associating:api-assoc',
+      'associated:lldpad-answer',
+    ]);
+  });
+
+  await t.test('disassociate, then associate with another VLAN (two calls): associated with the new filter', async (t) => {
+    const id = nicId(VM, mac(5));
+    const d = await svc.disassociate(id);
+    t.equal(d.nic.state, 'disassociated', d.nic.reason ?? '');
+    const a = await svc.associate(body(5, { vlan: 103 }));
+    t.equal(a.nic.state, 'associated', a.nic.reason ?? '');
+    t.match((await held(lab, a.nic.instanceUuid))?.text ?? '', new RegExp(`filter = 103-${mac(5)}`, 'i'));
+    // the bridge's own account: it never saw a request for this VSI with a filter other than the one it held
+    const bridgeLog = await readFile(join(lab.stateDir, 'br.log'), 'utf8');
+    t.notMatch(bridgeLog, /TODO mismatch filter data/, 'the bridge lldpad never dropped a request as a filter mismatch');
   });
 
   await t.test('a VSI ended by another lldpad client becomes lost, and check/reconcile bring it back', async (t) => {

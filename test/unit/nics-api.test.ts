@@ -16,12 +16,12 @@ import { nicCommand } from '../../src/cli/nic.js';
 const VM = '8c6f9e6e-2d0b-4a4e-9b3e-0e5f1f2a3b4c';
 const body = (over: Record<string, unknown> = {}) => ({ vmUuid: VM, mac: '52:54:00:12:34:56', uplink: 'eth0', type: 'web', vlan: 100, ...over });
 
-async function setup(tokens?: TokenConfig) {
+async function setup(tokens?: TokenConfig, opts: { filterChangeHoldMs?: number } = {}) {
   const db = openDatabase(':memory:');
   const types = new TypeService(db);
   types.create({ name: 'web', managerId: 16, typeId: 1193047, typeIdVersion: 2, allowedVlans: ['100-110'] });
   const lldpad = new ScriptedLldpad();
-  const nics = new NicService({ repo: new NicRepo(db), associator: lldpad, types });
+  const nics = new NicService({ repo: new NicRepo(db), associator: lldpad, types, filterChangeHoldMs: opts.filterChangeHoldMs ?? 20 });
   const app = await buildServer({ routes: [nicsRoutes({ nics, migration: new MigrationService(nics) })], logLevel: 'silent', tokens });
   return { app, nics, lldpad, db };
 }
@@ -95,6 +95,9 @@ t.test('bad input: 400 naming the field and its range, nothing stored, lldpad no
     ['POST', '/nics/associate', { ...body(), vlan: undefined }, 'vlan', /required/],
     ['POST', '/nics/associate', body({ uplink: 'eth0;rm -rf' }), 'uplink', /interface name/],
     ['POST', '/nics/associate', body({ instanceUuid: 'nope' }), 'instanceUuid', /32|UUID/],
+    ['POST', '/nics/associate', body({ mac: '00:00:00:00:00:00' }), 'mac', /all zero/],
+    ['POST', '/nics/associate', body({ vmUuid: '00000000-0000-0000-0000-000000000000' }), 'vmUuid', /nil UUID/],
+    ['POST', '/nics/associate', body({ instanceUuid: '00000000000000000000000000000000' }), 'instanceUuid', /nil UUID/],
     ['GET', '/nics?limit=0', undefined, 'limit', /1–1000/],
     ['GET', '/nics?state=bogus', undefined, 'state', /one of/],
     ['GET', '/nics?offset=-1', undefined, 'offset', /0–1000000000/],
@@ -145,7 +148,7 @@ t.test('roles: monitor reads, hook associates, admin repairs', async (t) => {
   const id = ok.json().nic.id;
   t.equal((await app.inject({ method: 'DELETE', url: `/nics/${id}`, headers: as('h') })).statusCode, 403);
   t.equal((await app.inject({ method: 'POST', url: `/nics/${id}/reconcile`, headers: as('a') })).statusCode, 200);
-  t.equal((await app.inject({ method: 'DELETE', url: `/nics/${id}`, headers: as('a') })).statusCode, 204);
+  t.equal((await app.inject({ method: 'DELETE', url: `/nics/${id}?disassociate=true`, headers: as('a') })).statusCode, 204);
   t.equal((await app.inject({ method: 'GET', url: `/nics/${id}`, headers: as('a') })).statusCode, 404);
   t.equal((await app.inject({ method: 'GET', url: '/nics' })).statusCode, 401);
 });
@@ -183,4 +186,87 @@ t.test('qbg nic CLI over HTTP', async (t) => {
   await t.rejects(run(['frobnicate']), /expected list/);
   await t.rejects(run(['show']), /exactly one NIC id/);
   await t.rejects(run(['list', '--bogus', 'x']), /unknown option --bogus/);
+});
+
+t.test('a second VM may not take a MAC + VLAN another VM uses on the uplink: 409 naming that NIC', async (t) => {
+  const { app, lldpad } = await setup();
+  const first = await app.inject({ method: 'POST', url: '/nics/associate', payload: body() });
+  t.equal(first.statusCode, 200, first.body);
+  const firstId = first.json().nic.id;
+  const OTHER = '1b4e28ba-2fa1-41d2-883f-0016d3cca427';
+  const twin = await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ vmUuid: OTHER }) });
+  t.equal(twin.statusCode, 409, twin.body);
+  t.equal(twin.json().code, 'QBG_ERR_NIC_FILTER_TAKEN');
+  t.equal(twin.json().field, 'mac');
+  t.match(twin.json().error, firstId, 'names the NIC that has it');
+  t.equal(lldpad.requests.length, 1, 'lldpad not asked for the twin');
+  t.equal((await app.inject({ method: 'GET', url: `/nics?vm=${OTHER}` })).json().total, 0, 'nothing stored for it');
+  // another VLAN or another uplink is another filter; the same VM re-asking is not a second NIC
+  t.equal((await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ vmUuid: OTHER, vlan: 101 }) })).statusCode, 200);
+  t.equal((await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ vmUuid: OTHER, uplink: 'eth1' }) })).statusCode, 200);
+  t.equal((await app.inject({ method: 'POST', url: '/nics/associate', payload: body() })).statusCode, 200);
+  // once the first NIC is disassociated (and meant to stay so) its filter is free
+  t.equal((await app.inject({ method: 'POST', url: `/nics/${firstId}/disassociate` })).statusCode, 200);
+  const after = await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ vmUuid: OTHER, mac: '52:54:00:12:34:56', vlan: 100 }) });
+  t.equal(after.statusCode, 200, after.body);
+});
+
+t.test('DELETE of a NIC lldpad may hold is refused naming its state; ?disassociate=true drops the VSI, then forgets', async (t) => {
+  const { app, lldpad } = await setup();
+  const a = (await app.inject({ method: 'POST', url: '/nics/associate', payload: body() })).json().nic;
+  const refused = await app.inject({ method: 'DELETE', url: `/nics/${a.id}` });
+  t.equal(refused.statusCode, 409, refused.body);
+  t.equal(refused.json().code, 'QBG_ERR_NIC_HELD');
+  t.match(refused.json().error, /is associated/);
+  t.ok(lldpad.held.has(a.instanceUuid), 'lldpad still holds it');
+  t.equal((await app.inject({ method: 'GET', url: `/nics/${a.id}` })).statusCode, 200, 'and qbg still knows it');
+
+  const del = await app.inject({ method: 'DELETE', url: `/nics/${a.id}?disassociate=true` });
+  t.equal(del.statusCode, 204, del.body);
+  t.notOk(lldpad.held.has(a.instanceUuid), 'nothing qbg forgot stays held');
+  t.same(lldpad.requests.map((r) => r.mode), ['assoc', 'deassoc']);
+  t.equal((await app.inject({ method: 'GET', url: `/nics/${a.id}` })).statusCode, 404);
+
+  // a de-associate that does not settle keeps the NIC (and says why)
+  const b = (await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ mac: '52:54:00:12:34:57' }) })).json().nic;
+  lldpad.next.push(() => ({ kind: 'timeout', afterMs: 10000 }));
+  const slow = await app.inject({ method: 'DELETE', url: `/nics/${b.id}?disassociate=true` });
+  t.equal(slow.statusCode, 504, slow.body);
+  t.equal((await app.inject({ method: 'GET', url: `/nics/${b.id}` })).json().state, 'timed-out', 'kept: it may still be held');
+  t.equal((await app.inject({ method: 'DELETE', url: `/nics/${b.id}` })).json().code, 'QBG_ERR_NIC_HELD');
+
+  // a disassociated NIC goes without a request
+  const c = (await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ mac: '52:54:00:12:34:58' }) })).json().nic;
+  await app.inject({ method: 'POST', url: `/nics/${c.id}/disassociate` });
+  const sent = lldpad.requests.length;
+  t.equal((await app.inject({ method: 'DELETE', url: `/nics/${c.id}` })).statusCode, 204);
+  t.equal(lldpad.requests.length, sent);
+});
+
+t.test('CLI: a new VLAN re-associates the NIC; delete refuses a held NIC unless --disassociate', async (t) => {
+  const { app, lldpad } = await setup();
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  t.teardown(() => app.close());
+  const addr = app.server.address() as { port: number };
+  const run = async (args: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const io: CliIo = { out: (s) => out.push(s), err: (s) => err.push(s), json: false, baseUrl: `http://127.0.0.1:${addr.port}`, fetch, readStdin: async () => '' };
+    const code = await nicCommand(args, io);
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+  const assoc = (vlan: number) => run(['associate', '--vm', VM, '--mac', '52:54:00:12:34:56', '--uplink', 'eth0', '--type', 'web', '--vlan', String(vlan)]);
+  t.equal((await assoc(101)).code, 0);
+  const changed = await assoc(102);
+  t.equal(changed.code, 0, changed.err);
+  t.match(changed.out, /associated on eth0.*vlan 102/);
+  t.same(lldpad.requests.map((r) => `${r.mode}:${r.filters[0].vlan}`), ['assoc:101', 'deassoc:101', 'assoc:102'], 'old filter dropped, new one associated');
+  const id = `${VM}_52:54:00:12:34:56`;
+  const refused = await run(['delete', id]);
+  t.equal(refused.code, 1);
+  t.match(refused.err, /is associated.*disassociate/);
+  const gone = await run(['delete', id, '--disassociate']);
+  t.equal(gone.code, 0, gone.err);
+  t.match(gone.out, /forgotten/);
+  t.equal(lldpad.held.size, 0);
 });

@@ -4,8 +4,13 @@ import { openDatabase } from '../../src/store/db.js';
 import { NicRepo } from '../../src/store/nic-repo.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
 import { NicService } from '../../src/service/nic-service.js';
-import { Reconciler } from '../../src/service/reconciler.js';
+import { Reconciler, failureOf } from '../../src/service/reconciler.js';
+import { TransitionBus, type QbgEvent } from '../../src/service/transition-bus.js';
+import { createMetrics } from '../../src/service/metrics.js';
+import { WebhookDispatcher } from '../../src/service/webhooks.js';
+import type { VsiOutcome } from '../../src/domain/vsi-request.js';
 import { ScriptedLldpad } from '../helpers/scripted-lldpad.js';
+import { until } from '../helpers/until.js';
 
 const VM = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d01';
 
@@ -57,4 +62,93 @@ t.test('an association cut short is finished too, and a held NIC costs no reques
   t.equal(repo.get(cut.nic.id)!.state, 'associated');
   t.equal(repo.get(held.nic.id)!.state, 'associated');
   t.equal(lldpad.requests.length - sent, 1, 'one request, for the cut one only');
+});
+
+t.test('a NIC the bridge never answers is retried a bounded number of times, then settles in failed with a webhook', async (t) => {
+  const { types, lldpad, repo, db } = await world();
+  t.teardown(() => db.close());
+  const bus = new TransitionBus();
+  const published: QbgEvent[] = [];
+  bus.subscribe((e) => published.push(e));
+  const metrics = createMetrics();
+  const hooks: Array<{ event: string; data: { cause?: string } }> = [];
+  const webhooks = new WebhookDispatcher([{ url: 'http://receiver.invalid/hook' }], {
+    backoffMs: 1,
+    fetch: (async (_url: string, init: { body: string }) => {
+      hooks.push(JSON.parse(init.body));
+      return new Response('', { status: 204 });
+    }) as unknown as typeof fetch,
+  });
+  webhooks.attach(bus);
+  t.teardown(() => webhooks.close());
+  const svc = new NicService({ repo, associator: lldpad, types, bus });
+  // every associate times out (a bridge that never answers); the first one is the hook's own request
+  const silent = (): VsiOutcome => ({ kind: 'timeout', afterMs: 10_000 });
+  for (let i = 0; i < 50; i++) lldpad.next.push(silent);
+  const a = await svc.associate({ vmUuid: VM, mac: '52:54:00:00:00:04', uplink: 'eth0', type: 'web', vlan: 10 });
+  t.equal(a.nic.state, 'timed-out');
+  const rec = new Reconciler({ service: svc, associator: lldpad, bus, metrics, sweepIntervalMs: 0, retryIntervalMs: 5, backoffBaseMs: 1, backoffMaxMs: 4, maxAttempts: 3 });
+  t.teardown(() => rec.stop());
+  await rec.start();
+  const failed = await until('the reconciler gives up', async () => {
+    const n = repo.get(a.nic.id)!;
+    return n.state === 'failed' && svc.givenUp(n.id) && n;
+  }, 10_000, 5);
+  t.match(failed.reason, /gave up after 3 failed attempts/);
+  t.equal(lldpad.requests.length, 1 + 3, 'the hook request and exactly 3 retries');
+  const gaveUp = published.filter((e) => e.kind === 'nic-transition' && e.cause === 'reconcile-gave-up');
+  t.equal(gaveUp.length, 1, 'one transition says so');
+  t.equal(gaveUp[0].kind === 'nic-transition' && gaveUp[0].to, 'failed');
+  await until('the nic.failed webhook is delivered', async () => hooks.some((h) => h.event === 'nic.failed' && h.data.cause === 'reconcile-gave-up'), 5_000, 5);
+
+  // settled: sweeps and retry ticks leave it alone
+  await rec.sweep('periodic');
+  await rec.sweep('lldpad-restarted');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(lldpad.requests.length, 4, 'no request after giving up');
+  const text = (await metrics.exposition()).body;
+  t.match(text, /qbg_reconcile_retries_total\{outcome="failed",reason="TIMEOUT"\} 2/);
+  t.match(text, /qbg_reconcile_retries_total\{outcome="gave-up",reason="TIMEOUT"\} 1/);
+
+  // until someone asks again: an explicit associate is sent, and the NIC is retried again if it fails
+  lldpad.next.length = 0;
+  const again = await svc.associate({ vmUuid: VM, mac: '52:54:00:00:00:04', uplink: 'eth0', type: 'web', vlan: 10 });
+  t.equal(again.nic.state, 'associated');
+  t.equal(svc.givenUp(a.nic.id), false);
+});
+
+t.test('a failure the bridge calls permanent is not retried', async (t) => {
+  const { types, lldpad, repo, db } = await world();
+  t.teardown(() => db.close());
+  const metrics = createMetrics();
+  const svc = new NicService({ repo, associator: lldpad, types });
+  // INVALID_FILTER (5): the bridge refuses the VLAN/MAC; the same request can never pass
+  const refuse = (): VsiOutcome => ({ kind: 'rejected', reasonCode: 5, reason: 'Invalid VID, GroupID or MAC address', latencyMs: 1 });
+  for (let i = 0; i < 10; i++) lldpad.next.push(refuse);
+  const a = await svc.associate({ vmUuid: VM, mac: '52:54:00:00:00:05', uplink: 'eth0', type: 'web', vlan: 10 });
+  t.equal(a.nic.state, 'failed');
+  const rec = new Reconciler({ service: svc, associator: lldpad, metrics, sweepIntervalMs: 0, retryIntervalMs: 5, backoffBaseMs: 1, backoffMaxMs: 4, maxAttempts: 8 });
+  t.teardown(() => rec.stop());
+  const report = await rec.start();
+  t.equal(report.gaveUp, 1);
+  t.ok(svc.givenUp(a.nic.id));
+  t.match(repo.get(a.nic.id)!.reason, /permanent/);
+  t.equal(repo.get(a.nic.id)!.reasonCode, 5, 'the bridge reason code stays');
+  await new Promise((r) => setTimeout(r, 50));
+  t.equal(lldpad.requests.length, 2, 'the hook request and one reconcile attempt, no more');
+  t.match((await metrics.exposition()).body, /qbg_reconcile_retries_total\{outcome="gave-up",reason="INVALID_FILTER"\} 1/);
+  // an admin sweep is someone asking again
+  lldpad.next.length = 0;
+  const admin = await rec.sweep('admin');
+  t.equal(admin.repaired, 1);
+  t.equal(repo.get(a.nic.id)!.state, 'associated');
+});
+
+t.test('failures: permanent VDP reasons and lldpad command refusals', async (t) => {
+  t.same(failureOf({ kind: 'rejected', reasonCode: 1, reason: '', latencyMs: 1 }), { name: 'INVALID_FORMAT', permanent: true });
+  t.same(failureOf({ kind: 'rejected', reasonCode: 2, reason: '', latencyMs: 1 }), { name: 'INSUFFICIENT_RESOURCES', permanent: false });
+  t.equal(failureOf({ kind: 'rejected', reasonCode: 0x12, reason: '', latencyMs: 1 }).permanent, true, 'hard-error bit');
+  t.same(failureOf({ kind: 'transport-error', message: 'x', clifStatus: 15 }), { name: 'CMD_VDP_BUSY', permanent: false });
+  t.same(failureOf({ kind: 'transport-error', message: 'x', clifStatus: 5 }), { name: 'CMD_BAD_PARAMS', permanent: true });
+  t.same(failureOf({ kind: 'timeout', afterMs: 1 }), { name: 'TIMEOUT', permanent: false });
 });
