@@ -33,6 +33,8 @@ export interface FleetConfig {
   backoffMaxSeconds: number;
   /** A migration's source may still hold the VSI this long after the destination associated it. */
   migrationGraceSeconds: number;
+  /** Outbox rows per PostgreSQL transaction. */
+  drainBatch: number;
 }
 
 export interface QbgConfig {
@@ -173,13 +175,16 @@ function validate(c: QbgConfig): QbgConfig {
 }
 
 const FLEET_DEFAULTS = { heartbeatSeconds: 5, staleSeconds: 60, catchUpSeconds: 10, backoffMaxSeconds: 30, migrationGraceSeconds: 30 };
-const FLEET_FIELDS = ['postgres', 'host', ...Object.keys(FLEET_DEFAULTS)];
+const FLEET_FIELDS = ['postgres', 'host', 'drainBatch', ...Object.keys(FLEET_DEFAULTS)];
 
 /** `fleet:` needs a postgres URL; everything else has a default (host: this machine's name). */
 function validateFleet(input: unknown): FleetConfig {
   if (!isObject(input)) throw qbgError('QBG_ERR_CONFIG', 'fleet', 'must be a mapping like { postgres: "postgres://…", host: "hv-017" }');
   for (const k of Object.keys(input)) if (!FLEET_FIELDS.includes(k)) throw qbgError('QBG_ERR_CONFIG', `fleet.${k}`, `is not a fleet setting (allowed: ${FLEET_FIELDS.join(', ')})`);
-  const f = { ...FLEET_DEFAULTS, host: hostname(), ...input } as Record<string, unknown>;
+  const f = { ...FLEET_DEFAULTS, drainBatch: 500, host: hostname(), ...input } as Record<string, unknown>;
+  if (!Number.isInteger(f.drainBatch) || (f.drainBatch as number) < 1 || (f.drainBatch as number) > 10000) {
+    throw qbgError('QBG_ERR_CONFIG', 'fleet.drainBatch', `must be an integer 1–10000, got ${String(f.drainBatch)}`);
+  }
   if (typeof f.postgres !== 'string' || !/^postgres(ql)?:\/\/./.test(f.postgres)) {
     throw qbgError('QBG_ERR_CONFIG', 'fleet.postgres', 'must be a URL postgres://user:password@host:port/database (or set QBG_FLEET_URL)');
   }

@@ -1,6 +1,7 @@
 // The table of `qbg` subcommands: one line of help each, loaded lazily so `qbg xml` never opens SQLite.
 import type { CliIo } from './io.js';
 import { NIC_HELP } from './nic.js';
+import { FLEET_HELP } from './fleet.js';
 
 export type CommandRunner = (args: string[], io: CliIo) => Promise<number>;
 
@@ -21,7 +22,7 @@ export const COMMANDS: CommandEntry[] = [
 
 Runs the service in the foreground. Configuration: FILE, else $QBG_CONFIG, else /etc/qbg/config.yaml if present,
 then environment overrides (QBG_HOST, QBG_PORT, QBG_SOCKET, QBG_DB, QBG_LOG_LEVEL, QBG_ADMIN_TOKENS,
-QBG_HOOK_TOKENS, QBG_MONITOR_TOKENS, QBG_LLDPAD_NETNS, QBG_LLDPAD_TRANSPORT). Defaults need no setup: SQLite at
+QBG_HOOK_TOKENS, QBG_MONITOR_TOKENS, QBG_LLDPAD_NETNS, QBG_LLDPAD_TRANSPORT, QBG_FLEET_URL, QBG_FLEET_HOST). Defaults need no setup: SQLite at
 /var/lib/qbg/qbg.db (root) or ~/.local/share/qbg/qbg.db, listening on 127.0.0.1:8021. Stops gracefully on
 SIGTERM/SIGINT.`,
     load: async () => (await import('./serve.js')).serveCommand,
@@ -46,7 +47,8 @@ qbg profile add --file FILE | --name NAME (--manager-id 0-255 | --manager-id2 ID
                 --type-version 0-255 [--filter-format vlan-mac|vlan-mac-group|vlan] [--vlans 100,200-210]
                 [--group-id N] [--description TEXT]
 qbg profile edit NAME [same flags as add without --name; a change of parameters makes a new version]
-qbg profile rm NAME
+                [--base-version N]   refuse (409) if the type is no longer at version N
+qbg profile rm NAME [--base-version N]
 qbg profile import DIR|FILE        *.yaml/*.yml/*.json, one VSI type per file; all or nothing
 qbg profile export DIR [--all-versions] [--format yaml|json]`,
     load: async () => (await import('./profile.js')).profileCommand,
@@ -66,6 +68,13 @@ qbg lab down --id ID | --all`,
     summary: 'VM NICs: association state, history, associate/disassociate',
     help: NIC_HELP,
     load: async () => (await import('./nic.js')).nicCommand,
+  },
+  {
+    name: 'fleet',
+    usage: 'fleet status|nics|hosts',
+    summary: 'many hosts on one PostgreSQL: every VM NIC anywhere, every host, this host\'s outbox',
+    help: FLEET_HELP,
+    load: async () => (await import('./fleet.js')).fleetCommand,
   },
   {
     name: 'xml',

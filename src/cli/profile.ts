@@ -19,7 +19,8 @@ qbg profile add --file FILE | --name NAME (--manager-id 0-255 | --manager-id2 ID
                 --type-version 0-255 [--filter-format vlan-mac|vlan-mac-group|vlan] [--vlans 100,200-210]
                 [--group-id N] [--description TEXT]
 qbg profile edit NAME [same flags as add, without --name; --type-version defaults to the next free one]
-qbg profile rm NAME
+                [--base-version N]   refuse if the type is no longer at version N (another admin changed it)
+qbg profile rm NAME [--base-version N]
 qbg profile import DIR|FILE          *.yaml/*.yml/*.json, one VSI type per file; all validated, then all stored
 qbg profile export DIR [--all-versions] [--format yaml|json]
 
@@ -67,6 +68,12 @@ function bodyFromFlags(p: ParsedArgs): Record<string, unknown> {
     body.allowedVlans = vlans.trim() === '' || vlans.trim() === 'any' ? [] : vlans.split(',').map((s) => numberOrText(s.trim()));
   }
   return body;
+}
+
+/** --base-version N: refuse (409) if the type moved on from version N since it was read (another admin, another host). */
+function baseQuery(p: ParsedArgs): string {
+  const v = flagString(p, 'base-version');
+  return v === undefined ? '' : `?baseVersion=${enc(v)}`;
 }
 
 function withJson(io: CliIo, p: ParsedArgs): CliIo {
@@ -166,21 +173,21 @@ export async function profileCommand(args: string[], baseIo: CliIo): Promise<num
       return 0;
     }
     case 'edit': {
-      const p = parseArgs(rest, SPEC_FLAGS);
+      const p = parseArgs(rest, { ...SPEC_FLAGS, 'base-version': { value: true } });
       const io = withJson(baseIo, p);
       const name = need(p.positionals[0], 'edit');
       const body = bodyFromFlags(p);
       if (Object.keys(body).length === 0) throw new UsageError('qbg profile edit NAME needs at least one flag to change (see qbg profile --help)');
-      const r = await callApi<{ changed: boolean; message: string; type: VsiTypeVersion }>(io, 'PUT', `/types/${enc(name)}`, body);
+      const r = await callApi<{ changed: boolean; message: string; type: VsiTypeVersion }>(io, 'PUT', `/types/${enc(name)}${baseQuery(p)}`, body);
       printJsonOr(io, r, () => (r.changed ? `${r.message}\n${describe(r.type)}` : r.message));
       return 0;
     }
     case 'rm':
     case 'delete': {
-      const p = parseArgs(rest, { json: { value: false } });
+      const p = parseArgs(rest, { json: { value: false }, 'base-version': { value: true } });
       const io = withJson(baseIo, p);
       const name = need(p.positionals[0], 'rm');
-      const r = await callApi<{ name: string; versions: number }>(io, 'DELETE', `/types/${enc(name)}`);
+      const r = await callApi<{ name: string; versions: number }>(io, 'DELETE', `/types/${enc(name)}${baseQuery(p)}`);
       printJsonOr(io, r, () => `deleted VSI type ${r.name} (${r.versions} version${r.versions === 1 ? '' : 's'})`);
       return 0;
     }

@@ -84,6 +84,7 @@ export class Fleet {
       qbgVersion: o.qbgVersion,
       heartbeatMs: config.heartbeatSeconds * 1000,
       backoffMaxMs: config.backoffMaxSeconds * 1000,
+      batchSize: config.drainBatch,
       log,
     });
     this.typeSync = new FleetTypeSync({ pool: this.pool, db, types, log });

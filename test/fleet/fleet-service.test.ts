@@ -25,7 +25,7 @@ async function freshDb(): Promise<string> {
 }
 
 function fleetConfig(url: string, host: string, over: Partial<FleetConfig> = {}): FleetConfig {
-  return { postgres: url, host, heartbeatSeconds: 0.5, staleSeconds: 60, catchUpSeconds: 0.5, backoffMaxSeconds: 0.5, migrationGraceSeconds: 30, ...over };
+  return { postgres: url, host, heartbeatSeconds: 0.5, staleSeconds: 60, catchUpSeconds: 0.5, backoffMaxSeconds: 0.5, migrationGraceSeconds: 30, drainBatch: 500, ...over };
 }
 
 function testConfig(fleet?: FleetConfig): QbgConfig {

@@ -17,11 +17,23 @@ export interface QbgProcess {
   kill(): Promise<void>;
 }
 
-export async function startQbg(opts: { config?: Record<string, unknown>; env?: Record<string, string>; timeoutMs?: number } = {}): Promise<QbgProcess> {
-  const dir = mkdtempSync(join(tmpdir(), 'qbg-proc-'));
+export interface StartQbgOptions {
+  config?: Record<string, unknown>;
+  env?: Record<string, string>;
+  timeoutMs?: number;
+  /** Run in this directory (its qbg.db kept): a restart of the same host after stop()/kill(). */
+  dir?: string;
+  /** 'scripted': the same service as `qbg serve` with the scripted associator instead of lldpad
+   *  (test/helpers/scripted-serve.ts), for tests of many hosts without a lab. */
+  associator?: 'lldpad' | 'scripted';
+}
+
+export async function startQbg(opts: StartQbgOptions = {}): Promise<QbgProcess> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'qbg-proc-'));
   const configPath = join(dir, 'config.json');
   writeFileSync(configPath, JSON.stringify({ listen: { host: '127.0.0.1', port: 0, socket: '' }, dbPath: join(dir, 'qbg.db'), logLevel: 'warn', ...opts.config }));
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--config', configPath], {
+  const entry = opts.associator === 'scripted' ? [join(ROOT, 'test/helpers/scripted-serve.ts'), configPath] : [join(ROOT, 'src/cli/main.ts'), 'serve', '--config', configPath];
+  const child = spawn(process.execPath, ['--import', 'tsx', ...entry], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

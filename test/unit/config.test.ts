@@ -36,3 +36,19 @@ t.test('bad values are refused naming the setting and the range', async (t) => {
   t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /must be a mapping/ });
   t.throws(() => loadConfig({ path: join(dir, 'missing.yaml'), env: {} }), { code: 'QBG_ERR_CONFIG' });
 });
+
+t.test('fleet: off by default; QBG_FLEET_URL turns it on with defaults; bad settings name the field', async (t) => {
+  t.equal(loadConfig({ env: {} }).fleet, undefined, 'no fleet unless configured');
+  const c = loadConfig({ env: { QBG_FLEET_URL: 'postgres://qbg@db.example/qbg', QBG_FLEET_HOST: 'hv-017' } });
+  t.match(c.fleet, { postgres: 'postgres://qbg@db.example/qbg', host: 'hv-017', heartbeatSeconds: 5, staleSeconds: 60, drainBatch: 500 });
+  const f = join(dir, 'fleet.yaml');
+  writeFileSync(f, 'fleet:\n  postgres: "postgresql://qbg:pw@10.0.0.5/qbg"\n');
+  t.match(loadConfig({ path: f, env: {} }).fleet, { postgres: 'postgresql://qbg:pw@10.0.0.5/qbg', host: /./ }, 'one line: host defaults to the hostname');
+  t.throws(() => loadConfig({ env: { QBG_FLEET_HOST: 'hv-1' } }), { code: 'QBG_ERR_CONFIG', message: /fleet\.postgres.*postgres:\/\// });
+  t.throws(() => loadConfig({ env: { QBG_FLEET_URL: 'mysql://x/y' } }), { code: 'QBG_ERR_CONFIG', message: /fleet\.postgres/ });
+  t.throws(() => loadConfig({ env: { QBG_FLEET_URL: 'postgres://x/y', QBG_FLEET_HOST: 'hv 1; rm' } }), { code: 'QBG_ERR_CONFIG', message: /fleet\.host.*1–64/ });
+  writeFileSync(f, 'fleet:\n  postgres: "postgres://x/y"\n  staleSecs: 3\n');
+  t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /fleet\.staleSecs: is not a fleet setting/ });
+  writeFileSync(f, 'fleet:\n  postgres: "postgres://x/y"\n  heartbeatSeconds: 0\n');
+  t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /fleet\.heartbeatSeconds.*> 0/ });
+});
