@@ -4,7 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type, type TSchema } from 'typebox';
 import { FILTER_FORMATS } from '../domain/vsi-type.js';
-import { GROUP_ID_MAX, MANAGER_ID_MAX, TYPE_ID_MAX, TYPE_ID_VERSION_MAX, VLAN_MAX } from '../domain/identifiers.js';
+import { GROUP_ID_MAX, GROUP_ID_MIN, MANAGER_ID_MAX, TYPE_ID_MAX, TYPE_ID_VERSION_MAX, VLAN_MAX } from '../domain/identifiers.js';
 import { localTypeWriter, type TypeService, type TypeWriter } from '../vtdb/type-service.js';
 import { parseProfileSources } from '../vtdb/profile-files.js';
 
@@ -18,7 +18,7 @@ export const SpecFields = {
   managerId2: Type.String({
     minLength: 1,
     maxLength: 45,
-    description: 'VDP22 16-byte manager id: 32 hex digits, an IPv4/IPv6 address, a number 0–255 or 1–16 printable ASCII characters ("ascii:TEXT")',
+    description: 'VDP22 16-byte manager id: 32 hex digits, an IPv4/IPv6 address, a number 0–255 or ascii:TEXT (1–16 printable ASCII characters)',
   }),
   typeId: Type.Integer({ minimum: 0, maximum: TYPE_ID_MAX, description: 'VSI type id, 24 bit: 0–16777215' }),
   typeIdVersion: Type.Integer({ minimum: 0, maximum: TYPE_ID_VERSION_MAX, description: 'VSI type version 0–255' }),
@@ -31,7 +31,11 @@ export const SpecFields = {
     ]),
     { maxItems: 4096, description: 'VLANs a NIC of this type may use; empty = any' },
   ),
-  groupId: Type.Integer({ minimum: 0, maximum: GROUP_ID_MAX, description: 'VDP22 group id, only with filterFormat vlan-mac-group' }),
+  groupId: Type.Integer({
+    minimum: GROUP_ID_MIN,
+    maximum: GROUP_ID_MAX,
+    description: 'VDP22 group id 1–4294967295, only with filterFormat vlan-group or vlan-mac-group',
+  }),
 };
 
 const { name, typeId, typeIdVersion, ...optionalFields } = SpecFields;

@@ -44,7 +44,7 @@ qbg uplink delete NAME`,
     help: `qbg profile list [--json]
 qbg profile show NAME [--type-version N]
 qbg profile add --file FILE | --name NAME (--manager-id 0-255 | --manager-id2 ID) --type-id 0-16777215
-                --type-version 0-255 [--filter-format vlan-mac|vlan-mac-group|vlan] [--vlans 100,200-210]
+                --type-version 0-255 [--filter-format vlan-mac|vlan-mac-group|vlan|vlan-group] [--vlans 100,200-210]
                 [--group-id N] [--description TEXT]
 qbg profile edit NAME [same flags as add without --name; a change of parameters makes a new version]
                 [--base-version N]   refuse (409) if the type is no longer at version N

@@ -16,8 +16,8 @@ import { callApi, printJsonOr, table, UsageError, type CliIo } from './io.js';
 export const PROFILE_HELP = `qbg profile list [--json]
 qbg profile show NAME [--type-version N] [--json]
 qbg profile add --file FILE | --name NAME (--manager-id 0-255 | --manager-id2 ID) --type-id 0-16777215
-                --type-version 0-255 [--filter-format vlan-mac|vlan-mac-group|vlan] [--vlans 100,200-210]
-                [--group-id N] [--description TEXT]
+                --type-version 0-255 [--filter-format vlan-mac|vlan-mac-group|vlan|vlan-group] [--vlans 100,200-210]
+                [--group-id 1-4294967295 (with vlan-group / vlan-mac-group)] [--description TEXT]
 qbg profile edit NAME [same flags as add, without --name; --type-version defaults to the next free one]
                 [--base-version N]   refuse if the type is no longer at version N (another admin changed it)
 qbg profile rm NAME [--base-version N]
@@ -25,8 +25,9 @@ qbg profile import DIR|FILE          *.yaml/*.yml/*.json, one VSI type per file;
 qbg profile export DIR [--all-versions] [--format yaml|json]
 
 A VSI type keeps its name and typeId; each change of parameters is a new version (typeIdVersion 0-255), and old
-versions stay readable. managerId2 is the 16-byte VDP22 manager id (32 hex digits or an IPv4/IPv6 address);
-libvirt can only express the one-byte managerId.`;
+versions stay readable. managerId2 is the 16-byte VDP22 manager id (32 hex digits, an IPv4/IPv6 address, or 1-16
+printable ASCII characters as ascii:TEXT); libvirt can only express the one-byte managerId. Filter formats are the
+four of 802.1Qbg: vlan (VID), vlan-mac (MAC/VID), vlan-group (group id/VID), vlan-mac-group (group id/MAC/VID).`;
 
 const enc = encodeURIComponent;
 

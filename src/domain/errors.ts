@@ -15,7 +15,7 @@ export const ERRORS = {
   QBG_ERR_MGRID2_FORMAT: {
     status: 400,
     template:
-      'managerId2 must be 16 bytes: 32 hex digits, an IPv4/IPv6 address, a number 0–255 or 1–16 printable ASCII characters ("ascii:TEXT"), got %s',
+      'managerId2 must be 16 bytes: 32 hex digits, an IPv4/IPv6 address, a number 0–255 or ascii:TEXT (1–16 printable ASCII characters), got %s',
   },
   QBG_ERR_TYPEID_RANGE: { status: 400, template: 'typeId must be an integer 0–16777215 (24 bit), got %s' },
   QBG_ERR_TYPEID_VERSION_RANGE: { status: 400, template: 'typeIdVersion must be an integer 0–255, got %s' },
@@ -27,7 +27,7 @@ export const ERRORS = {
     status: 400,
     template: '%s must be 1–64 characters of letters, digits, ".", "_" or "-", starting with a letter or digit, got %s',
   },
-  QBG_ERR_FILTER_FORMAT: { status: 400, template: 'filterFormat must be one of vlan-mac, vlan-mac-group, vlan, got %s' },
+  QBG_ERR_FILTER_FORMAT: { status: 400, template: 'filterFormat must be one of vlan-mac, vlan-mac-group, vlan, vlan-group, got %s' },
   QBG_ERR_ENUM: { status: 400, template: '%s must be one of %s, got %s' },
   QBG_ERR_UNKNOWN_FIELD: { status: 400, template: 'unknown field %s (allowed: %s)' },
   QBG_ERR_INTEGER_RANGE: { status: 400, template: '%s must be an integer %s–%s, got %s' },

@@ -7,6 +7,7 @@ export const TYPE_ID_MAX = 0xffffff; // VSI type id: 24 bit
 export const TYPE_ID_VERSION_MAX = 255; // VSI type version: one byte
 export const VLAN_MAX = 4095; // 12-bit VID (0 = untagged / "any" in VDP filters)
 export const GROUP_ID_MAX = 0xffffffff; // VDP22 group id: 32 bit
+export const GROUP_ID_MIN = 1; // lldpad reads a filter's group id as 1–2^32-1 (vdp_ascii.c getfid): 0 means "no group"
 
 function isInt(v: unknown): v is number {
   return typeof v === 'number' && Number.isInteger(v);
@@ -45,7 +46,7 @@ export function parseVlan(v: unknown, field = 'vlan'): number {
 
 export function parseGroupId(v: unknown, field = 'groupId'): number {
   const n = toInt(v);
-  if (n === undefined || n < 0 || n > GROUP_ID_MAX) throw fieldError(field, 'QBG_ERR_INTEGER_RANGE', field, 0, GROUP_ID_MAX, v);
+  if (n === undefined || n < GROUP_ID_MIN || n > GROUP_ID_MAX) throw fieldError(field, 'QBG_ERR_INTEGER_RANGE', field, GROUP_ID_MIN, GROUP_ID_MAX, v);
   return n;
 }
 
@@ -78,7 +79,7 @@ export function bytesToUuid(b: Uint8Array): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
 }
 
-/** Explicit prefix of the printable-ASCII manager id form ("ascii:web", "ascii:10" for the two bytes "10"). */
+/** Prefix of the printable-ASCII manager id form ("ascii:web", "ascii:10" for the two bytes "10"). */
 export const MGRID2_ASCII_PREFIX = 'ascii:';
 const MGRID2_ASCII_MAX = 16;
 
@@ -90,9 +91,8 @@ const MGRID2_ASCII_MAX = 16;
  *   qbg/vdp22.c copies vsi_mgrid to mgrid[0] — and what it prints back as a plain number);
  * - an IPv4 address (stored IPv4-mapped, ::ffff:a.b.c.d, as 802.1Qbg and lldpad's is_ipv4 lay it out) or an IPv6
  *   address;
- * - printable ASCII, 1–16 characters, zero-padded (what vdptool sends for an alphanumeric mgrid2): "ascii:TEXT", or
- *   TEXT alone when it has a character that is not a hex digit, "." or ":" (so a mistyped number or address is an
- *   error, not a name).
+ * - printable ASCII, 1–16 characters, zero-padded (what vdptool sends for an alphanumeric mgrid2), written
+ *   "ascii:TEXT": always with the prefix, so a mistyped number, address or hex string stays an error, not a name.
  */
 export function parseManagerId2(v: unknown, field = 'managerId2'): string {
   const raw = typeof v === 'number' ? String(v) : typeof v === 'string' ? v.trim() : '';
@@ -110,10 +110,6 @@ export function parseManagerId2(v: unknown, field = 'managerId2'): string {
   }
   const v6 = parseIpv6(s);
   if (v6) return v6;
-  if (/[^0-9a-f.:]/.test(s)) {
-    const text = asciiManagerId(raw);
-    if (text) return text;
-  }
   throw fieldError(field, 'QBG_ERR_MGRID2_FORMAT', v);
 }
 
@@ -127,8 +123,9 @@ export type ManagerId2Format = 'number' | 'ipv4' | 'ipv6' | 'ascii';
 
 /**
  * The readable form of a canonical manager id, which parseManagerId2 reads back to the same 16 bytes: the short
- * number when only the first byte is set (as lldpad prints it), an IPv4 address when IPv4-mapped, printable ASCII
- * when the bytes are text followed by zeros (as lldpad's mgrid2str shows it), else the IPv6 address (any 16 bytes).
+ * number when only the first byte is set (as lldpad prints it), an IPv4 address when IPv4-mapped, "ascii:TEXT" when
+ * the bytes are printable text followed by zeros (lldpad's mgrid2str shows the text), else the IPv6 address (any 16
+ * bytes are one).
  */
 export function formatManagerId2(mgrid2: string): { format: ManagerId2Format; text: string } {
   if (!/^[0-9a-f]{32}$/.test(mgrid2)) throw new RangeError(`managerId2 must be 32 lower-case hex digits, got ${mgrid2}`);
@@ -140,15 +137,7 @@ export function formatManagerId2(mgrid2: string): { format: ManagerId2Format; te
     return { format: 'ipv4', text: Array.from(b.subarray(12), String).join('.') };
   }
   const text = b.subarray(0, last + 1).toString('latin1');
-  if (asciiManagerId(text) === mgrid2) {
-    let bare: string | undefined;
-    try {
-      bare = parseManagerId2(text);
-    } catch {
-      bare = undefined;
-    }
-    return { format: 'ascii', text: bare === mgrid2 ? text : MGRID2_ASCII_PREFIX + text };
-  }
+  if (asciiManagerId(text) === mgrid2) return { format: 'ascii', text: MGRID2_ASCII_PREFIX + text };
   return { format: 'ipv6', text: formatIpv6(mgrid2) };
 }
 

@@ -5,8 +5,8 @@ import { fieldError, qbgError } from './errors.js';
 import { parseIfname, parseMac, parseName, parseTypeIdVersion, parseUuid, parseVlan } from './identifiers.js';
 import { stableInstanceId } from './instance-uuid.js';
 import type { NicEvent, NicState } from './nic-state.js';
-import type { VdpRequestMode, VsiRequest } from './vsi-request.js';
-import { formatVlanRanges, vlanAllowed, type FilterFormat, type VsiTypeVersion } from './vsi-type.js';
+import type { VdpRequestMode, VsiFilter, VsiRequest } from './vsi-request.js';
+import { formatVlanRanges, GROUP_FILTER_FORMATS, MAC_FILTER_FORMATS, vlanAllowed, type FilterFormat, type VsiTypeVersion } from './vsi-type.js';
 
 /** The modes a hook may ask for a NIC; 'deassoc' is a separate verb (disassociate). */
 export const NIC_MODES = ['assoc', 'preassoc', 'preassoc-rr'] as const;
@@ -159,12 +159,9 @@ export function resolveNicParams(req: NicAssociationRequest, type: VsiTypeVersio
 
 /** The VDP request for a NIC in the given mode (filters follow the type's filter format). */
 export function vsiRequestFor(p: NicParams, mode: VdpRequestMode): VsiRequest {
-  const filter =
-    p.filterFormat === 'vlan'
-      ? { vlan: p.vlan }
-      : p.filterFormat === 'vlan-mac-group'
-        ? { vlan: p.vlan, mac: p.mac, groupId: p.groupId }
-        : { vlan: p.vlan, mac: p.mac };
+  const filter: VsiFilter = { vlan: p.vlan };
+  if (MAC_FILTER_FORMATS.includes(p.filterFormat)) filter.mac = p.mac;
+  if (GROUP_FILTER_FORMATS.includes(p.filterFormat)) filter.groupId = p.groupId;
   return {
     uplink: p.uplink,
     mode,

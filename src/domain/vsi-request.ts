@@ -9,7 +9,7 @@ export type VdpRequestMode = (typeof VDP_REQUEST_MODES)[number];
 export interface VsiFilter {
   vlan: number; // 0–4095
   mac?: string; // with vlan-mac / vlan-mac-group
-  groupId?: number; // with vlan-mac-group
+  groupId?: number; // with vlan-group / vlan-mac-group
 }
 
 export interface VsiRequest {

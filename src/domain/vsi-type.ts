@@ -11,9 +11,18 @@ import {
   parseVlan,
 } from './identifiers.js';
 
-/** VDP22 filter info formats as lldpad/vdptool name them (802.1Qbg-2012 41.2.9: 1 VID, 2 MAC/VID, 3 GroupID/VID, 4 GroupID/MAC/VID). */
-export const FILTER_FORMATS = ['vlan-mac', 'vlan-mac-group', 'vlan'] as const;
+/**
+ * VDP22 filter info formats (802.1Qbg-2012 41.2.9): 1 VID "vlan", 2 MAC/VID "vlan-mac", 3 GroupID/VID "vlan-group",
+ * 4 GroupID/MAC/VID "vlan-mac-group". The names are vdptool's (its man page writes format 3's filter as
+ * "vlan--group", e.g. 200--77: a VID and a group id with no MAC between the dashes).
+ */
+export const FILTER_FORMATS = ['vlan-mac', 'vlan-mac-group', 'vlan', 'vlan-group'] as const;
 export type FilterFormat = (typeof FILTER_FORMATS)[number];
+
+/** Formats whose filters carry a group id (3 and 4): a type with one of them names its group. */
+export const GROUP_FILTER_FORMATS: readonly FilterFormat[] = ['vlan-group', 'vlan-mac-group'];
+/** Formats whose filters carry the NIC's MAC (2 and 4). */
+export const MAC_FILTER_FORMATS: readonly FilterFormat[] = ['vlan-mac', 'vlan-mac-group'];
 
 export interface VlanRange {
   from: number;
@@ -36,7 +45,7 @@ export interface VsiTypeSpec {
   filterFormat: FilterFormat;
   /** VLANs a NIC of this type may use; empty = any. */
   allowedVlans: VlanRange[];
-  /** VDP22 group id, only with filterFormat vlan-mac-group. */
+  /** VDP22 group id 1–4294967295, with filterFormat vlan-group or vlan-mac-group only. */
   groupId?: number;
 }
 
@@ -156,11 +165,12 @@ export function parseVsiTypeSpec(input: unknown): VsiTypeSpec {
     throw fieldError('filterFormat', 'QBG_ERR_FILTER_FORMAT', filterFormat);
   }
   const groupId = o.groupId === undefined ? undefined : parseGroupId(o.groupId);
-  if (filterFormat === 'vlan-mac-group' && groupId === undefined) {
-    throw fieldError('groupId', 'QBG_ERR_FIELD_REQUIRED', 'groupId (0–4294967295, with filterFormat vlan-mac-group)');
+  const grouped = GROUP_FILTER_FORMATS.includes(filterFormat as FilterFormat);
+  if (grouped && groupId === undefined) {
+    throw fieldError('groupId', 'QBG_ERR_FIELD_REQUIRED', `groupId (1–4294967295, with filterFormat ${String(filterFormat)})`);
   }
-  if (filterFormat !== 'vlan-mac-group' && groupId !== undefined) {
-    throw fieldError('groupId', 'QBG_ERR_BAD_REQUEST', 'groupId is only allowed with filterFormat vlan-mac-group');
+  if (!grouped && groupId !== undefined) {
+    throw fieldError('groupId', 'QBG_ERR_BAD_REQUEST', 'groupId is only allowed with filterFormat vlan-group or vlan-mac-group');
   }
   const spec: VsiTypeSpec = {
     name,

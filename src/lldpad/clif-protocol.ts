@@ -8,6 +8,7 @@
 import { fieldError } from '../domain/errors.js';
 import {
   GROUP_ID_MAX,
+  GROUP_ID_MIN,
   parseIfname,
   parseMac,
   parseManagerId2,
@@ -17,7 +18,7 @@ import {
   parseVlan,
 } from '../domain/identifiers.js';
 import { VDP_REQUEST_MODES, type VdpRequestMode, type VsiFilter, type VsiRequest } from '../domain/vsi-request.js';
-import { FILTER_FORMATS, type FilterFormat } from '../domain/vsi-type.js';
+import { FILTER_FORMATS, MAC_FILTER_FORMATS, type FilterFormat } from '../domain/vsi-type.js';
 
 /** lldpad's module id of VDP22 (LLDP_MOD_VDP22): the attach word is "A80c4". */
 export const VDP22_MODULE_ID = 0x80c4;
@@ -63,16 +64,19 @@ function header(cmd: number, ops: number, uplink: string, tlvid: number): string
   );
 }
 
-/** One filter in lldpad's words: "vlan", "vlan-mac" or "vlan-mac-group" (e.g. 0-52:54:00:11:22:33). */
+/**
+ * One filter in lldpad's words (vdp_ascii.c getfid): "VID" (vlan), "VID-MAC" (vlan-mac), "VID--GROUP" (vlan-group:
+ * two dashes, no MAC) or "VID-MAC-GROUP" (vlan-mac-group); e.g. 0-52:54:00:11:22:33, 200--77.
+ */
 export function encodeFilter(format: FilterFormat, f: VsiFilter, field = 'filters[0]'): string {
   const vlan = parseVlan(f.vlan, `${field}.vlan`);
   if (format === 'vlan') return String(vlan);
-  const mac = parseMac(f.mac, `${field}.mac`);
+  const mac = format === 'vlan-group' ? '' : parseMac(f.mac, `${field}.mac`);
   if (format === 'vlan-mac') return `${vlan}-${mac}`;
   // lldpad reads the group id as 1..2^32-1 (a 0 would mean "no group").
   const g = f.groupId;
-  if (typeof g !== 'number' || !Number.isInteger(g) || g < 1 || g > GROUP_ID_MAX) {
-    throw fieldError(`${field}.groupId`, 'QBG_ERR_INTEGER_RANGE', `${field}.groupId`, 1, GROUP_ID_MAX, g);
+  if (typeof g !== 'number' || !Number.isInteger(g) || g < GROUP_ID_MIN || g > GROUP_ID_MAX) {
+    throw fieldError(`${field}.groupId`, 'QBG_ERR_INTEGER_RANGE', `${field}.groupId`, GROUP_ID_MIN, GROUP_ID_MAX, g);
   }
   return `${vlan}-${mac}-${g}`;
 }
@@ -93,7 +97,7 @@ export function encodeVsiSet(req: VsiRequest, hints: VdpHint = 'none'): string {
   if (req.filters.length > 255) throw fieldError('filters', 'QBG_ERR_INTEGER_RANGE', 'number of filters', 1, 255, req.filters.length);
   const filters = req.filters.map((f, i) => encodeFilter(req.filterFormat, f, `filters[${i}]`));
   // lldpad refuses a MAC listed twice; say so here rather than get a bare R05.
-  if (req.filterFormat !== 'vlan') {
+  if (MAC_FILTER_FORMATS.includes(req.filterFormat)) {
     const macs = req.filters.map((f) => String(f.mac).toLowerCase());
     const dup = macs.findIndex((m, i) => macs.indexOf(m) !== i);
     if (dup >= 0) throw fieldError(`filters[${dup}].mac`, 'QBG_ERR_BAD_REQUEST', `filters[${dup}].mac ${macs[dup]} is listed twice; lldpad refuses duplicate MACs`);
@@ -197,7 +201,7 @@ export function decodeManagerId2(v: string): string | undefined {
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 
-/** lldpad's filter text back to a filter: "vlan", "vlan-mac", "vlan-mac-group" (the vlan may carry PCP bits). */
+/** lldpad's filter text back to a filter: "VID", "VID-MAC", "VID--GROUP", "VID-MAC-GROUP" (the VID may carry PCP bits). */
 export function decodeFilter(v: string): { format?: FilterFormat; filter: VsiFilter } {
   const parts = v.split('-');
   const vlan = Number(parts[0]) & 0xfff; // lldpad prints qos << 12 | vid
@@ -206,8 +210,8 @@ export function decodeFilter(v: string): { format?: FilterFormat; filter: VsiFil
   if (parts.length === 3 && MAC_RE.test(parts[1])) {
     return { format: 'vlan-mac-group', filter: { vlan, mac: parts[1].toLowerCase(), groupId: Number(parts[2]) } };
   }
-  // "vlan-group" (VDP22 format 3) has no name in qbg's filter formats.
-  return { filter: { vlan, groupId: Number(parts[parts.length - 1]) } };
+  if (parts.length === 3 && parts[1] === '' && /^\d+$/.test(parts[2])) return { format: 'vlan-group', filter: { vlan, groupId: Number(parts[2]) } };
+  return { filter: { vlan } }; // not a form lldpad prints: keep the VID, claim no format
 }
 
 export function decodeVsiPairs(pairs: Array<[string, string]>): ClifVsi {

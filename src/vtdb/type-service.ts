@@ -5,10 +5,12 @@ import type { Database } from 'better-sqlite3';
 import { fieldError, isQbgError, QbgError, qbgError } from '../domain/errors.js';
 import { TYPE_ID_VERSION_MAX } from '../domain/identifiers.js';
 import {
+  GROUP_FILTER_FORMATS,
   parseVsiTypeSpec,
   sameParameters,
   SPEC_FIELDS,
   specToProfile,
+  type FilterFormat,
   type VsiTypeLookup,
   type VsiTypeSpec,
   type VsiTypeVersion,
@@ -176,7 +178,9 @@ export class TypeService implements VsiTypeLookup {
         delete merged.managerId;
         delete merged.managerId2;
       }
-      if (ch.filterFormat !== undefined && ch.filterFormat !== 'vlan-mac-group' && ch.groupId === undefined) delete merged.groupId;
+      if (ch.filterFormat !== undefined && !GROUP_FILTER_FORMATS.includes(ch.filterFormat as FilterFormat) && ch.groupId === undefined) {
+        delete merged.groupId;
+      }
       for (const [k, v] of Object.entries(ch)) {
         if (v === null) delete merged[k];
         else if (v !== undefined) merged[k] = v;

@@ -73,6 +73,12 @@ t.test("filters in lldpad's words", async (t) => {
   t.same(pairsOf(v, 35).at(-1), ['filter', '4095']);
   const g = encodeVsiSet({ ...base, filterFormat: 'vlan-mac-group', filters: [{ vlan: 7, mac: '52:54:00:AA:bb:01', groupId: 42 }] });
   t.same(pairsOf(g, 35).at(-1), ['filter', '7-52:54:00:aa:bb:01-42']);
+  // format 3 (GroupID/VID): vdptool's "vlan--group", two dashes and no MAC (the captured frame
+  // vdp-preassoc-rr-group-vid-request came from vdptool filter=200--77)
+  const vg = encodeVsiSet({ ...base, filterFormat: 'vlan-group', filters: [{ vlan: 200, groupId: 77 }] });
+  t.same(pairsOf(vg, 35).at(-1), ['filter', '200--77']);
+  t.same(decodeFilter('200--77'), { format: 'vlan-group', filter: { vlan: 200, groupId: 77 } });
+  t.throws(() => encodeVsiSet({ ...base, filterFormat: 'vlan-group', filters: [{ vlan: 200 }] }), { field: 'filters[0].groupId', message: /1–4294967295/ });
 });
 
 t.test('bad input names the field and the allowed range', async (t) => {

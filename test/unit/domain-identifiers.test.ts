@@ -53,6 +53,13 @@ t.test('VSI type spec: canonical form, unknown fields refused, round trip throug
   t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, allowedVlans: ['10-5'] }), { code: 'QBG_ERR_FIELD_TYPE', field: 'allowedVlans[0]' });
   t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, managerId2: 2, typeId: 1, typeIdVersion: 1 }), { code: 'QBG_ERR_BAD_REQUEST', field: 'managerId2' });
   t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, filterFormat: 'vlan-mac-group' }), { code: 'QBG_ERR_FIELD_REQUIRED', field: 'groupId' });
+  // format 3 (GroupID/VID): a type can ask for it and names its group, as with vlan-mac-group
+  const grp = parseVsiTypeSpec({ name: 'grp', managerId: 1, typeId: 1, typeIdVersion: 1, filterFormat: 'vlan-group', groupId: 77 });
+  t.match(grp, { filterFormat: 'vlan-group', groupId: 77 });
+  t.same(parseVsiTypeSpec(specToProfile(grp)), grp, 'vlan-group round-trips through the profile form');
+  t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, filterFormat: 'vlan-group' }), { code: 'QBG_ERR_FIELD_REQUIRED', field: 'groupId', message: /vlan-group/ });
+  t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, filterFormat: 'vlan-group', groupId: 0 }), { code: 'QBG_ERR_INTEGER_RANGE', field: 'groupId', message: /1–4294967295/ }, 'lldpad reads group id 0 as "no group"');
+  t.throws(() => parseVsiTypeSpec({ name: 'x', managerId: 1, typeId: 1, typeIdVersion: 1, filterFormat: 'vlan', groupId: 5 }), { code: 'QBG_ERR_BAD_REQUEST', field: 'groupId', message: /vlan-group or vlan-mac-group/ });
   const v6 = parseVsiTypeSpec({ name: 'ipv6-mgr', managerId2: '2001:db8::10', typeId: 5, typeIdVersion: 1 });
   t.equal(v6.managerId, undefined, 'a 16-byte manager id has no libvirt one-byte form');
 });

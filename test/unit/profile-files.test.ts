@@ -92,6 +92,7 @@ t.test('export → import round-trips losslessly (current versions, and all vers
   const src = new TypeService(openDatabase(':memory:'));
   src.importSpecs(parseProfileSources(await readProfileSources('profiles')));
   src.create({ name: 'grp', managerId2: '10.1.2.3', typeId: 77, typeIdVersion: 0, filterFormat: 'vlan-mac-group', groupId: 4000000000, description: 'x: "quoted" # not a comment' });
+  src.create({ name: 'grp-vid', managerId2: 'ascii:mgr-a', typeId: 78, typeIdVersion: 0, filterFormat: 'vlan-group', groupId: 77 });
   src.edit('web-tier', { allowedVlans: [100, 101, 102], typeIdVersion: 5 });
   src.edit('web-tier', { description: 'third' });
   src.edit('db-tier', { managerId2: '00112233445566778899aabbccddeeff' });

@@ -52,7 +52,7 @@ t.test('bad input on every route: 400 naming the field and the range, nothing st
     { method: 'POST', url: '/types', payload: { ...web, name: 'x', typeIdVersion: 256 }, field: 'typeIdVersion', msg: /0–255/ },
     { method: 'POST', url: '/types', payload: { ...web, name: 'x', managerId: -1 }, field: 'managerId', msg: /0–255/ },
     { method: 'POST', url: '/types', payload: { ...web, name: 'x', managerId: undefined, managerId2: 'zz' }, field: 'managerId2', msg: /16 bytes/ },
-    { method: 'POST', url: '/types', payload: { ...web, name: 'x', filterFormat: 'mac' }, field: 'filterFormat', msg: /vlan-mac, vlan-mac-group, vlan/ },
+    { method: 'POST', url: '/types', payload: { ...web, name: 'x', filterFormat: 'mac' }, field: 'filterFormat', msg: /vlan-mac, vlan-mac-group, vlan, vlan-group/ },
     { method: 'POST', url: '/types', payload: { ...web, name: 'x', allowedVlans: [4096] }, field: 'allowedVlans[0]', msg: /0–4095/ },
     { method: 'POST', url: '/types', payload: { ...web, name: 'x', allowedVlans: ['300-200'] }, field: 'allowedVlans[0]', msg: /low ≤ high/ },
     { method: 'POST', url: '/types', payload: { ...web, name: 'bad name!' }, field: 'name', msg: /1–64 characters/ },
@@ -144,4 +144,24 @@ t.test('the schemas document the ranges in the OpenAPI description', async (t) =
   t.match(body.properties.managerId, { minimum: 0, maximum: 255 });
   t.same(body.required.sort(), ['name', 'typeId', 'typeIdVersion']);
   for (const p of ['/types', '/types/{name}', '/types/{name}/versions', '/types/{name}/versions/{v}', '/types/import']) t.ok(doc.paths[p], p);
+});
+
+t.test('a VSI type can ask for every filter format, group id formats with their group (API schema and validation)', async (t) => {
+  const { app } = await setup(t);
+  const grp = await app.inject({ method: 'POST', url: '/types', payload: { ...web, name: 'grp-vid', filterFormat: 'vlan-group', groupId: 77 } });
+  t.equal(grp.statusCode, 201, grp.body);
+  t.match(grp.json(), { filterFormat: 'vlan-group', groupId: 77 });
+  const ascii = await app.inject({ method: 'POST', url: '/types', payload: { ...web, name: 'named-mgr', typeId: 101, managerId: undefined, managerId2: 'ascii:mgr-a' } });
+  t.equal(ascii.statusCode, 201, ascii.body);
+  t.equal(ascii.json().managerId2, '6d67722d610000000000000000000000', 'printable ASCII manager id, zero-padded');
+  // leaving a group format drops the group id; entering one without it is refused
+  const e = await app.inject({ method: 'PUT', url: '/types/grp-vid', payload: { filterFormat: 'vlan' } });
+  t.equal(e.statusCode, 200, e.body);
+  t.equal(e.json().type.groupId, undefined);
+  const bad = await app.inject({ method: 'PUT', url: '/types/grp-vid', payload: { filterFormat: 'vlan-group' } });
+  t.equal(bad.statusCode, 400);
+  t.match(bad.json(), { field: 'groupId', code: 'QBG_ERR_FIELD_REQUIRED' });
+  const zero = await app.inject({ method: 'POST', url: '/types', payload: { ...web, name: 'g0', typeId: 102, filterFormat: 'vlan-group', groupId: 0 } });
+  t.equal(zero.statusCode, 400, 'group id 0 means "no group" to lldpad');
+  t.match(zero.json(), { field: 'groupId' });
 });
