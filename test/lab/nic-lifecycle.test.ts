@@ -10,6 +10,7 @@ import { NicRepo } from '../../src/store/nic-repo.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
 import { Vdp22Client } from '../../src/lldpad/vdp22-client.js';
 import { NicService } from '../../src/service/nic-service.js';
+import { Reconciler } from '../../src/service/reconciler.js';
 import { TransitionBus, type QbgEvent } from '../../src/service/transition-bus.js';
 import { nicId } from '../../src/domain/nic.js';
 import { stableInstanceId } from '../../src/domain/instance-uuid.js';
@@ -201,5 +202,25 @@ t.test('NIC lifecycle against real lldpad', async (t) => {
     const quiet = await svc.reconcile(id);
     t.equal(quiet.answer, undefined, 'nothing to do once held');
     t.equal(quiet.check.changed, false);
+  });
+  await t.test('a failure lldpad calls permanent is not retried: the NIC settles in failed', async (t) => {
+    // lldpad's filter check refuses VID 1 (vdp22.c check_vid: 2–4094 or 0) with R05 whatever is retried.
+    types.create({ name: 'edge', managerId: 16, typeId: 1193048, typeIdVersion: 1, allowedVlans: [1] });
+    const f = await svc.associate(body(6, { type: 'edge', vlan: 1 }));
+    t.equal(f.nic.state, 'failed');
+    t.match(f.outcome, { kind: 'transport-error', clifStatus: 5 });
+    const rec = new Reconciler({ service: svc, associator: client, sweepIntervalMs: 0, retryIntervalMs: 20, backoffBaseMs: 10, backoffMaxMs: 40, maxAttempts: 5 });
+    t.teardown(() => rec.stop());
+    const before = svc.requestsSent;
+    const report = await rec.start();
+    t.equal(report.gaveUp, 1, 'given up at the first failed retry');
+    t.equal(svc.requestsSent - before, 1, 'one retry, no more');
+    const nic = svc.repo.get(f.nic.id)!;
+    t.equal(nic.state, 'failed');
+    t.ok(svc.givenUp(nic.id));
+    t.match(nic.reason, /permanent.*CMD_BAD_PARAMS/);
+    await rec.sweep('periodic');
+    t.equal(svc.requestsSent - before, 1, 'a later sweep leaves it alone');
+    t.equal(await held(lab, nic.instanceUuid), undefined);
   });
 });
