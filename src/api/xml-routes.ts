@@ -10,6 +10,7 @@ import type { VsiTypeLookup } from '../domain/vsi-type.js';
 import { rewriteDomainXml } from '../libvirt/domain-rewrite.js';
 import { directInterfaceXml, networkInterfaceXml } from '../libvirt/interface-xml.js';
 import { mergeInterfaceWithNetwork } from '../libvirt/merge.js';
+import { checkLibvirtXml, XML_KINDS, XML_RULES } from '../libvirt/xml-check.js';
 import { vepaNetworkXml } from '../libvirt/network-xml.js';
 import { DIRECT_MODES } from '../libvirt/virtualport.js';
 import { parseXmlDocument, rootElement, tagName, XML_LIMITS } from '../libvirt/xml-read.js';
@@ -103,6 +104,27 @@ const MergeBody = Type.Object(
   { additionalProperties: false },
 );
 
+const CheckBody = Type.Object(
+  {
+    xml: XmlString('a libvirt <domain>, <network> or <networkport> document'),
+    kind: Type.Optional(Type.Enum([...XML_KINDS], { description: 'default: from the root element' })),
+    network: Type.Optional(XmlString('for a <networkport>: the <network> it is created on (adds the port allocation rules)')),
+  },
+  { additionalProperties: false },
+);
+
+const CheckResult = Type.Object({
+  kind: Type.String(),
+  ok: Type.Boolean({ description: 'true when libvirt would define (create) the document' }),
+  violations: Type.Array(
+    Type.Object({
+      rule: Type.Enum(Object.keys(XML_RULES), { description: 'stable rule id' }),
+      element: Type.String(),
+      message: Type.String(),
+    }),
+  ),
+});
+
 const NicChangeSchema = Type.Object({
   mac: Type.String(),
   profile: Type.String(),
@@ -164,6 +186,17 @@ export function xmlRoutes(deps: XmlRoutesDeps): FastifyPluginAsync {
         if (tagName(iface) !== 'interface') throw new QbgError('QBG_ERR_XML_SHAPE', `expected <interface>, got <${tagName(iface)}>`, { field: 'interface' });
         return { virtualport: mergeInterfaceWithNetwork(iface, 'interface', parseXmlDocument(req.body.network, 'network')) ?? null };
       },
+    });
+
+    app.post('/xml/check', {
+      config: { role: 'monitor' },
+      schema: {
+        tags,
+        summary: "Would libvirt define this document? Its <virtualport> rules at define time (200 with ok false and each violation's rule and element when not)",
+        body: CheckBody,
+        response: { 200: CheckResult },
+      },
+      handler: async (req) => checkLibvirtXml(req.body.xml, { kind: req.body.kind, network: req.body.network }),
     });
 
     app.post('/xml/rewrite', {

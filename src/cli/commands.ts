@@ -78,9 +78,9 @@ qbg lab down --id ID | --all`,
   },
   {
     name: 'xml',
-    usage: 'xml interface|interface-network|network|rewrite|merge …',
-    summary: 'libvirt XML: 802.1Qbg interfaces, VEPA networks, domain rewrite, merge check',
-    help: `qbg xml <interface|interface-network|network|rewrite|merge> [options]
+    usage: 'xml interface|interface-network|network|rewrite|merge|check …',
+    summary: 'libvirt XML: 802.1Qbg interfaces, VEPA networks, domain rewrite, merge check, would libvirt define it',
+    help: `qbg xml <interface|interface-network|network|rewrite|merge|check> [options]
 
   interface          --profile NAME[@VERSION] --uplink DEV --mac MAC [--vm-uuid UUID]
                      [--mode vepa|bridge|private|passthrough] [--profile-version N] [--model virtio] [--instance-id UUID]
@@ -96,7 +96,10 @@ qbg lab down --id ID | --all`,
                      (--json: {xml, changes} on stdout). NICs are named in the domain metadata:
                        <qbg:nics xmlns:qbg="https://qbg.example/xmlns/1"><qbg:nic mac="…" profile="web-tier"/></qbg:nics>
   merge              --interface FILE --network FILE
-                     the virtualport libvirt will use for that interface (fails on conflicting levels)`,
+                     the virtualport libvirt will use for that interface (fails on conflicting levels)
+  check [FILE|-]     [--kind domain|network|networkport] [--network FILE]
+                     would libvirt define this domain / network (create this network port on --network FILE)?
+                     exit 0 yes; 1 no, one line per violation: rule id, element, why. Runs locally, no service.`,
     load: async () => (await import('./xml.js')).xmlCommand,
   },
   {

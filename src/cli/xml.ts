@@ -4,14 +4,16 @@
 //   qbg xml network --name N --uplink DEV... --portgroup NAME=PROFILE[@VERSION]... [--default-portgroup NAME] [--uuid U]
 //   qbg xml rewrite [FILE|-] [--vm-uuid U] [--network NAME=FILE...]      (stdin when FILE is - or absent)
 //   qbg xml merge --interface FILE --network FILE
+//   qbg xml check [FILE|-] [--kind domain|network|networkport] [--network FILE]   (local: no service needed)
 // XML goes to stdout; with --json a program gets JSON instead ({xml, changes} for rewrite).
 // A typeIdVersion is pinned with --profile-version N or --profile NAME@N (`--version` is qbg's global flag).
 import { readFile } from 'node:fs/promises';
 import { fieldError } from '../domain/errors.js';
+import { checkLibvirtXml, XML_KINDS, type XmlKind } from '../libvirt/xml-check.js';
 import { flagList, flagString, parseArgs, type FlagSpec, type ParsedArgs, numberOrText } from './args.js';
 import { callApi, UsageError, type CliIo } from './io.js';
 
-const SUBCOMMANDS = ['interface', 'interface-network', 'network', 'rewrite', 'merge'] as const;
+const SUBCOMMANDS = ['interface', 'interface-network', 'network', 'rewrite', 'merge', 'check'] as const;
 
 const v = (multiple = false): FlagSpec => ({ value: true, multiple });
 
@@ -135,6 +137,23 @@ export async function xmlCommand(args: string[], io: CliIo): Promise<number> {
         }
       }
       return 0;
+    }
+    case 'check': {
+      // Runs here, not through the service: a check needs no type database, and an admin checks a file before
+      // any qbg runs. POST /xml/check gives the same answer over HTTP.
+      const p = parseArgs(rest, { kind: v(), network: v() });
+      if (p.positionals.length > 1) throw new UsageError('check takes one FILE (or - for stdin)');
+      const kind = flagString(p, 'kind');
+      if (kind !== undefined && !(XML_KINDS as readonly string[]).includes(kind)) throw new UsageError(`--kind must be ${XML_KINDS.join(', ')}, got "${kind}"`);
+      const file = p.positionals[0];
+      const xml = await readInput(io, file, 'file');
+      const networkFile = flagString(p, 'network');
+      const network = networkFile === undefined ? undefined : await readInput(io, networkFile, 'network');
+      const r = checkLibvirtXml(xml, { kind: kind as XmlKind | undefined, network });
+      if (io.json) io.out(JSON.stringify(r, null, 2));
+      else if (r.ok) io.out(`ok: libvirt would define this ${r.kind}`);
+      else io.out([`refused: libvirt would not define this ${r.kind}`, ...r.violations.map((x) => `  ${x.rule}: ${x.element}: ${x.message}`)].join('\n'));
+      return r.ok ? 0 : 1;
     }
     case 'merge': {
       const p = parseArgs(rest, { interface: v(), network: v() });

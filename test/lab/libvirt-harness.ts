@@ -28,6 +28,8 @@ export interface LibvirtLabOptions {
   hook?: { url?: string; onQbgDown?: 'fail' | 'allow'; timeoutMs?: number };
   /** Start libvirtd on these stations (default: every station). */
   libvirtdOn?: string[];
+  /** Wait for the EVB exchange (default true; a lab without a bridge that only defines XML need not). */
+  waitForEvb?: boolean;
 }
 
 export interface LibvirtLab {
@@ -111,7 +113,7 @@ export async function startLibvirtLab(t: LibvirtHost, opts: LibvirtLabOptions = 
   const wanted = opts.libvirtdOn ?? l.stations.map((s) => s.name);
   // one at a time: each probes qemu's capabilities (seconds of CPU on a 2-core machine)
   for (const st of wanted) await startLibvirtd(st);
-  await Promise.all(wanted.map((st) => l.waitForEvb(st)));
+  if (opts.waitForEvb !== false) await Promise.all(wanted.map((st) => l.waitForEvb(st)));
 
   const virsh = async (args: string[], vopts: { station?: string; timeoutMs?: number } = {}): Promise<ExecResult> => {
     try {
