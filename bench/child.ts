@@ -11,6 +11,8 @@ export interface ServerChild {
   pid: number;
   /** The child's memory after a full GC, measured in the child. */
   memory(): Promise<ChildMemory>;
+  /** Send a command line ("sweeps") and read its one-line JSON answer. */
+  ask<T>(line: string): Promise<T>;
   stop(): Promise<void>;
 }
 
@@ -64,7 +66,12 @@ export async function startServerChild(args: string[], opts: { timeoutMs?: numbe
       child.stdin.write('mem\n');
       return m;
     };
-    return { ready, pid, memory, stop };
+    const ask = <T>(line: string): Promise<T> => {
+      const m = nextLine<T>(`answer to ${line}`, 30_000);
+      child.stdin.write(`${line}\n`);
+      return m;
+    };
+    return { ready, pid, memory, ask, stop };
   } catch (e) {
     await stop();
     throw e;

@@ -116,6 +116,8 @@ export class AcceptingAssociator implements VsiAssociator {
   }
   async query(_uplink: string, uuid: string): Promise<VsiStatus | undefined> {
     this.calls++;
+    // lldpad answers over a socket: the answer comes in a later turn of the event loop, never synchronously
+    await new Promise((r) => setImmediate(r));
     return this.held.get(uuid);
   }
   onEvent(): () => void {

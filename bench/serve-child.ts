@@ -1,6 +1,9 @@
 // A server in its own process for the memory and status-read benchmarks (the load generator must not share the
 // server's event loop, and resident memory is only meaningful per process). Run compiled (see build.ts):
-//   node --expose-gc serve-child.js qbg <nics> <dir>     qbg (createService) with <nics> NICs tracked, associated
+//   node --expose-gc serve-child.js qbg <nics> <dir> [sweep]
+//                                                        qbg (createService) with <nics> NICs tracked, associated,
+//                                                        spread over uplinks eth0–eth3; sweep: reconciler sweeps
+//                                                        back to back while it serves
 //   node serve-child.js bare <bodies.json>               bare fastify answering GET /nics and /nics/:id from memory
 // Prints one JSON line when ready ({ address, … }); answers a stdin line "mem" with its memory after a full GC
 // (as JSON); serves until its stdin closes.
@@ -21,6 +24,8 @@ export interface ChildReady {
   address: string;
   nics: number;
   sampleIds?: string[];
+  /** reconciler sweeps finished by the time the child printed this (sweep mode) */
+  sweeps?: number;
 }
 
 async function quiet(assoc: AcceptingAssociator, ms: number, maxMs: number): Promise<void> {
@@ -33,7 +38,7 @@ async function quiet(assoc: AcceptingAssociator, ms: number, maxMs: number): Pro
   }
 }
 
-async function qbg(n: number, dir: string): Promise<ChildReady> {
+async function qbg(n: number, dir: string, sweep: boolean): Promise<ChildReady> {
   const assoc = new AcceptingAssociator();
   const svc = await createService(benchConfig(dir), { associator: assoc });
   svc.types.create({ ...BENCH_TYPE });
@@ -43,7 +48,7 @@ async function qbg(n: number, dir: string): Promise<ChildReady> {
   const ids: string[] = [];
   svc.db.transaction(() => {
     for (let i = 0; i < n; i++) {
-      const p = nicParams(i);
+      const p = nicParams(i, `eth${i % 4}`);
       repo.applyEvent(p.id, { event: 'request-assoc', cause: 'api-assoc', params: p, desiredMode: 'assoc' });
       repo.applyEvent(p.id, { event: 'answer-accepted', cause: 'lldpad-answer' });
       assoc.hold(p, 'assoc');
@@ -51,8 +56,21 @@ async function qbg(n: number, dir: string): Promise<ChildReady> {
     }
   })();
   const [address] = await svc.start();
-  await quiet(assoc, 500, 60_000); // the start-up sweep (if the reconciler is wired) asks about every NIC
-  onEnd(() => svc.stop());
+  await quiet(assoc, 500, 120_000); // the start-up sweep (if the reconciler is wired) asks about every NIC
+  let stopped = false;
+  if (sweep) {
+    // the reconciler's periodic work at its worst: one full sweep after the other while the reads are measured
+    void (async () => {
+      while (!stopped) {
+        await svc.reconciler.sweep('bench');
+        sweeps++;
+      }
+    })();
+  }
+  onEnd(() => {
+    stopped = true;
+    return svc.stop();
+  });
   return { address, nics: n, sampleIds: ids };
 }
 
@@ -65,6 +83,7 @@ function memoryNow(): ChildMemory {
 }
 
 let stopServer: () => Promise<unknown> = async () => undefined;
+let sweeps = 0;
 function onEnd(stop: () => Promise<unknown>): void {
   stopServer = stop;
 }
@@ -79,15 +98,16 @@ async function bare(bodiesFile: string): Promise<ChildReady> {
   return { address, nics: 0 };
 }
 
-const [mode, a, b] = process.argv.slice(2);
-const ready = mode === 'qbg' ? await qbg(Number(a), b) : mode === 'bare' ? await bare(a) : undefined;
+const [mode, a, b, c] = process.argv.slice(2);
+const ready = mode === 'qbg' ? await qbg(Number(a), b, c === 'sweep') : mode === 'bare' ? await bare(a) : undefined;
 if (!ready) {
-  console.error('usage: serve-child.js qbg <nics> <dir> | bare <bodies.json>');
+  console.error('usage: serve-child.js qbg <nics> <dir> [sweep] | bare <bodies.json>');
   process.exit(2);
 }
 process.stdout.write(JSON.stringify(ready) + '\n');
 createInterface({ input: process.stdin })
   .on('line', (l) => {
     if (l.trim() === 'mem') process.stdout.write(JSON.stringify(memoryNow()) + '\n');
+    if (l.trim() === 'sweeps') process.stdout.write(JSON.stringify({ sweeps }) + '\n');
   })
   .on('close', () => void stopServer().finally(() => process.exit(0)));

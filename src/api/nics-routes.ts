@@ -2,7 +2,7 @@
 // step, the body names the NIC by VM UUID + MAC, and the HTTP status says whether lldpad accepted — a hook can
 // fail the VM start on anything but 2xx. Schemas give shapes and ranges (documented at /docs); src/domain/nic.ts
 // stays the one authority on meaning.
-import type { FastifyPluginAsync } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { QbgError, qbgError } from '../domain/errors.js';
@@ -12,6 +12,8 @@ import { NIC_STATES } from '../domain/nic-state.js';
 import { FORGETTABLE_STATES, type NicAnswer, type NicService } from '../service/nic-service.js';
 import type { MigrationService, MigrationStepResult } from '../service/migration.js';
 import type { Reconciler } from '../service/reconciler.js';
+import { etagMatches } from '../vtdb/typedb-wire.js';
+import { SeqCache, seqEtag } from './seq-cache.js';
 
 const Uuid = Type.String({ minLength: 32, maxLength: 36, description: 'UUID, e.g. 8c6f9e6e-2d0b-4a4e-9b3e-0e5f1f2a3b4c' });
 const Mac = Type.String({ minLength: 17, maxLength: 17, description: 'unicast MAC, e.g. 52:54:00:12:34:56' });
@@ -88,7 +90,8 @@ export const ListQuery = Type.Object(
     state: Type.Optional(Type.Enum([...NIC_STATES])),
     type: Type.Optional(TypeName),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'page size 1–1000 (default 100)' })),
-    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'rows to skip' })),
+    after: Type.Optional(Type.String({ minLength: 1, maxLength: 400, description: 'cursor: the `next` of the previous page (fast at any depth)' })),
+    offset: Type.Optional(Type.Integer({ minimum: 0, maximum: 1_000_000_000, description: 'rows to skip (old clients; slow on deep pages: use after)' })),
   },
   { additionalProperties: false },
 );
@@ -146,32 +149,75 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const tags = ['NICs'];
 
+    // Status reads: ETag = the NICs' change sequence (read BEFORE the rows, so a write in between only makes the
+    // ETag older than the body: the next poll then gets 200, never a wrong 304), and answers built once per change.
+    const reads = new SeqCache();
+    const conditional = (req: FastifyRequest, reply: FastifyReply): number | undefined => {
+      const seq = nics.repo.changeSeq();
+      const etag = seqEtag('nics', seq);
+      reply.header('etag', etag).header('cache-control', 'no-cache');
+      return etagMatches(req.headers['if-none-match'], etag) ? undefined : seq;
+    };
+    const notModified = (reply: FastifyReply): FastifyReply => reply.code(304).send();
+    const cached = (reply: FastifyReply, seq: number, key: string, build: () => unknown): FastifyReply => {
+      let body = reads.get(seq, key);
+      if (body === undefined) reads.set(seq, key, (body = reply.serialize(build()) as string));
+      return reply.type('application/json; charset=utf-8').send(body);
+    };
+
     app.get('/nics', {
       config: { role: 'monitor' },
       schema: {
         tags,
-        summary: 'VM NICs with filters (vm, uplink, state, type) and paging; total counts all matches',
+        summary: 'VM NICs with filters (vm, uplink, state, type), in creation order; next page: after=<next>. ETag: If-None-Match → 304',
+        description: 'total counts all matches (kept by the store, not counted per page); offset still works but walks every skipped row',
         querystring: ListQuery,
-        response: { 200: Type.Object({ items: Type.Array(NicSchema), total: Type.Integer(), limit: Type.Integer(), offset: Type.Integer() }) },
+        response: {
+          200: Type.Object({
+            items: Type.Array(NicSchema),
+            total: Type.Integer(),
+            limit: Type.Integer(),
+            offset: Type.Optional(Type.Integer({ description: 'echoed when asked by offset' })),
+            next: Type.Optional(Type.String({ description: 'cursor of the next page (absent on the last page)' })),
+          }),
+        },
       },
-      handler: async (req) => {
+      handler: async (req, reply) => {
+        const seq = conditional(req, reply);
+        if (seq === undefined) return notModified(reply);
         const q = req.query;
-        return nics.repo.list(
-          {
-            ...(q.vm ? { vmUuid: q.vm.toLowerCase() } : {}),
-            ...(q.uplink ? { uplink: q.uplink } : {}),
-            ...(q.state ? { state: q.state } : {}),
-            ...(q.type ? { typeName: q.type } : {}),
-          },
-          { limit: q.limit ?? 100, offset: q.offset ?? 0 },
+        return cached(reply, seq, req.url, () =>
+          nics.repo.list(
+            {
+              ...(q.vm ? { vmUuid: q.vm.toLowerCase() } : {}),
+              ...(q.uplink ? { uplink: q.uplink } : {}),
+              ...(q.state ? { state: q.state } : {}),
+              ...(q.type ? { typeName: q.type } : {}),
+            },
+            { limit: q.limit ?? 100, ...(q.offset !== undefined ? { offset: q.offset } : {}), ...(q.after !== undefined ? { after: q.after } : {}) },
+          ),
         );
       },
     });
 
     app.get('/nics/:id', {
       config: { role: 'monitor' },
-      schema: { tags, summary: 'One NIC: parameters pinned at its last request, state as lldpad last reported', params: IdParams, response: { 200: NicSchema } },
-      handler: async (req) => nics.repo.get(byId(req.params.id))!,
+      schema: {
+        tags,
+        summary: 'One NIC: parameters pinned at its last request, state as lldpad last reported. ETag: If-None-Match → 304',
+        params: IdParams,
+        response: { 200: NicSchema },
+      },
+      handler: async (req, reply) => {
+        const seq = conditional(req, reply);
+        if (seq === undefined) return notModified(reply);
+        return cached(reply, seq, req.url, () => {
+          const { id } = parseNicId(req.params.id, 'id');
+          const nic = nics.repo.get(id);
+          if (!nic) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
+          return nic;
+        });
+      },
     });
 
     app.get('/nics/:id/history', {

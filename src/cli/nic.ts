@@ -1,5 +1,5 @@
 // `qbg nic`: VM NICs and their associations through the running qbg's API (same roles and validation).
-//   qbg nic list [--vm UUID] [--uplink IF] [--state S] [--type NAME] [--limit N] [--offset N]
+//   qbg nic list [--vm UUID] [--uplink IF] [--state S] [--type NAME] [--limit N] [--after CURSOR] [--offset N]
 //   qbg nic show ID                      ID = "<vm uuid>_<mac>"
 //   qbg nic history ID [--after SEQ] [--limit N]
 //   qbg nic associate --vm UUID --mac MAC --uplink IF --type NAME --vlan N [--version N] [--instance UUID]
@@ -12,7 +12,7 @@ import type { Nic, NicHistoryEntry } from '../domain/nic.js';
 import { flagString, parseArgs, type FlagSpec, numberOrText } from './args.js';
 import { callApi, printJsonOr, table, UsageError, type CliIo } from './io.js';
 
-export const NIC_HELP = `qbg nic list [--vm UUID] [--uplink IF] [--state STATE] [--type NAME] [--limit 1-1000] [--offset N] [--json]
+export const NIC_HELP = `qbg nic list [--vm UUID] [--uplink IF] [--state STATE] [--type NAME] [--limit 1-1000] [--after CURSOR] [--json]
 qbg nic show ID [--json]                 ID is "<vm uuid>_<mac>"
 qbg nic history ID [--after SEQ] [--limit 1-1000] [--json]
 qbg nic associate --vm UUID --mac MAC --uplink IF --type NAME --vlan 0-4095 [--version 0-255]
@@ -32,7 +32,7 @@ interface Answer {
 }
 
 const FLAGS: Record<string, Record<string, FlagSpec>> = {
-  list: { vm: { value: true }, uplink: { value: true }, state: { value: true }, type: { value: true }, limit: { value: true }, offset: { value: true }, json: { value: false } },
+  list: { vm: { value: true }, uplink: { value: true }, state: { value: true }, type: { value: true }, limit: { value: true }, after: { value: true }, offset: { value: true }, json: { value: false } },
   show: { json: { value: false } },
   history: { after: { value: true }, limit: { value: true }, json: { value: false } },
   associate: {
@@ -69,14 +69,15 @@ export async function nicCommand(args: string[], baseIo: CliIo): Promise<number>
     switch (verb) {
       case 'list': {
         const q = new URLSearchParams();
-        for (const k of ['vm', 'uplink', 'state', 'type', 'limit', 'offset']) {
+        for (const k of ['vm', 'uplink', 'state', 'type', 'limit', 'after', 'offset']) {
           const v = flagString(p, k);
           if (v !== undefined) q.set(k, v);
         }
-        const page = await callApi<{ items: Nic[]; total: number; limit: number; offset: number }>(io, 'GET', `/nics${q.size ? `?${q}` : ''}`);
+        const page = await callApi<{ items: Nic[]; total: number; limit: number; next?: string }>(io, 'GET', `/nics${q.size ? `?${q}` : ''}`);
         printJsonOr(io, page, () => {
           const rows = page.items.map((n) => ({ id: n.id, state: n.state, uplink: n.uplink, type: `${n.typeName}@${n.typeIdVersion}`, vlan: n.vlan, reason: n.reason }));
-          const more = page.offset + page.items.length < page.total ? ` (more: --offset ${page.offset + page.items.length})` : '';
+          // the cursor, not an offset: the next page is as fast as the first however deep it is
+          const more = page.next !== undefined ? ` (more: --after ${page.next})` : '';
           return `${table(rows, ['id', 'state', 'uplink', 'type', 'vlan', 'reason'])}\n${page.items.length} of ${page.total}${more}`;
         });
         return 0;

@@ -9,6 +9,7 @@
 // made lldpad busy (R0f) for the next one.
 import { isQbgError } from '../domain/errors.js';
 import { decodeClifStatus, decodeVdpReason, isPermanentClifStatus, isPermanentVdpFailure } from '../domain/vdp-reasons.js';
+import type { Nic } from '../domain/nic.js';
 import type { VsiAssociator, VsiOutcome } from '../domain/vsi-request.js';
 import type { NicService } from './nic-service.js';
 import type { ServiceNotice, TransitionBus } from './transition-bus.js';
@@ -167,63 +168,69 @@ export class Reconciler {
     const started = performance.now();
     const { service } = this.o;
     const repo = service.repo;
-    let nics = filter.ids
-      ? filter.ids.map((id) => repo.get(id)).filter((n) => n !== undefined)
-      : [
-          ...repo.all({ desiredMode: [...HELD_MODES], ...(filter.uplink ? { uplink: filter.uplink } : {}) }),
-          ...repo.all({ desiredMode: ['deassoc'], state: ['failed', 'timed-out', 'lost', 'disassociating'], ...(filter.uplink ? { uplink: filter.uplink } : {}) }),
-        ];
+    // Read a chunk at a time (by cursor), not every NIC up front: with 100,000 NICs one read of them all held the
+    // event loop for a second, and every API request waited behind it.
+    const held = filter.uplink ? { uplink: filter.uplink } : {};
+    const chunks: Iterable<Nic[]> = filter.ids
+      ? [filter.ids.map((id) => repo.get(id)).filter((n) => n !== undefined)]
+      : (function* () {
+          yield* repo.chunks({ desiredMode: [...HELD_MODES], ...held });
+          yield* repo.chunks({ desiredMode: ['deassoc'], state: ['failed', 'timed-out', 'lost', 'disassociating'], ...held });
+        })();
     const now = Date.now();
     const report: SweepReport = { reason, checked: 0, ok: 0, repaired: 0, failed: 0, skipped: 0, gaveUp: 0, durationMs: 0 };
     // An admin sweep is someone asking again: it retries NICs given up on too.
     const explicit = reason === 'admin';
-    nics = nics.filter((n) => {
-      const b = this.backoff.get(n.id);
-      const skip =
-        service.busy(n.id) ||
-        (b !== undefined && b.notBefore > now && reason !== 'retry' && !explicit) ||
-        (n.state === 'failed' && !explicit && service.givenUp(n.id));
-      if (skip) report.skipped++;
-      return !skip;
-    });
-    this.notice('reconcile-started', { reason, nics: nics.length });
-    let next = 0;
-    const worker = async (): Promise<void> => {
-      while (next < nics.length && !this.stopped) {
-        const nic = nics[next++];
-        report.checked++;
-        try {
-          const r = await service.reconcile(nic.id, reason === 'retry' ? 'reconcile-retry' : 'reconcile');
-          const after = r.answer?.nic ?? r.check.nic;
-          const good = after.state === 'associated' || after.state === 'pre-associated' || after.state === 'disassociated';
-          if (!r.answer && good) report.ok++;
-          else if (good) report.repaired++;
-          else report.failed++;
-          if (good) {
-            this.backoff.delete(nic.id);
-            if (r.answer) this.o.metrics?.reconcileRetry('accepted', 'SUCCESS');
-          } else {
-            const why = failureOf(r.answer?.outcome);
-            const failures = this.fail(nic.id);
-            if (why.permanent || failures >= this.o.maxAttempts) {
-              report.gaveUp++;
-              await this.giveUp(nic.id, why, failures, after.reason);
+    this.notice('reconcile-started', { reason, nics: filter.ids ? filter.ids.length : repo.count(held) });
+    for (const chunk of chunks) {
+      if (this.stopped) break;
+      const nics = chunk.filter((n) => {
+        const b = this.backoff.get(n.id);
+        const skip =
+          service.busy(n.id) ||
+          (b !== undefined && b.notBefore > now && reason !== 'retry' && !explicit) ||
+          (n.state === 'failed' && !explicit && service.givenUp(n.id));
+        if (skip) report.skipped++;
+        return !skip;
+      });
+      let next = 0;
+      const worker = async (): Promise<void> => {
+        while (next < nics.length && !this.stopped) {
+          const nic = nics[next++];
+          report.checked++;
+          try {
+            const r = await service.reconcile(nic.id, reason === 'retry' ? 'reconcile-retry' : 'reconcile');
+            const after = r.answer?.nic ?? r.check.nic;
+            const good = after.state === 'associated' || after.state === 'pre-associated' || after.state === 'disassociated';
+            if (!r.answer && good) report.ok++;
+            else if (good) report.repaired++;
+            else report.failed++;
+            if (good) {
+              this.backoff.delete(nic.id);
+              if (r.answer) this.o.metrics?.reconcileRetry('accepted', 'SUCCESS');
             } else {
-              this.o.metrics?.reconcileRetry('failed', why.name);
-              this.o.log?.warn({ nicId: nic.id, attempt: failures, maxAttempts: this.o.maxAttempts, reason: after.reason }, 'reconcile of a NIC failed: will retry');
+              const why = failureOf(r.answer?.outcome);
+              const failures = this.fail(nic.id);
+              if (why.permanent || failures >= this.o.maxAttempts) {
+                report.gaveUp++;
+                await this.giveUp(nic.id, why, failures, after.reason);
+              } else {
+                this.o.metrics?.reconcileRetry('failed', why.name);
+                this.o.log?.warn({ nicId: nic.id, attempt: failures, maxAttempts: this.o.maxAttempts, reason: after.reason }, 'reconcile of a NIC failed: will retry');
+              }
             }
+          } catch (e) {
+            report.failed++;
+            // lldpad not reachable: nothing was asked of it, so it costs no attempt (the NICs wait for it with backoff)
+            const unreachable = isQbgError(e) && e.code === 'QBG_ERR_LLDPAD_UNREACHABLE';
+            const failures = this.fail(nic.id, !unreachable);
+            this.o.metrics?.reconcileRetry('failed', unreachable ? 'LLDPAD_UNREACHABLE' : 'ERROR');
+            this.o.log?.warn({ nicId: nic.id, err: (e as Error).message, attempt: failures }, 'reconcile of a NIC failed');
           }
-        } catch (e) {
-          report.failed++;
-          // lldpad not reachable: nothing was asked of it, so it costs no attempt (the NICs wait for it with backoff)
-          const unreachable = isQbgError(e) && e.code === 'QBG_ERR_LLDPAD_UNREACHABLE';
-          const failures = this.fail(nic.id, !unreachable);
-          this.o.metrics?.reconcileRetry('failed', unreachable ? 'LLDPAD_UNREACHABLE' : 'ERROR');
-          this.o.log?.warn({ nicId: nic.id, err: (e as Error).message, attempt: failures }, 'reconcile of a NIC failed');
         }
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(this.o.concurrency, nics.length) }, worker));
+      };
+      await Promise.all(Array.from({ length: Math.min(this.o.concurrency, nics.length) }, worker));
+    }
     report.durationMs = Math.round(performance.now() - started);
     this.notice('reconcile-finished', { ...report });
     return report;

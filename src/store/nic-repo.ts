@@ -2,7 +2,7 @@
 // changes only through applyEvent, which checks the pure transition table and writes the new state and its
 // history row in ONE transaction — there is never a state without the history that explains it.
 import type { Database, Statement } from 'better-sqlite3';
-import { qbgError } from '../domain/errors.js';
+import { fieldError, qbgError } from '../domain/errors.js';
 import type { Nic, NicHistoryEntry, NicParams } from '../domain/nic.js';
 import { transition, type NicEvent, type NicState } from '../domain/nic-state.js';
 import type { FilterFormat } from '../domain/vsi-type.js';
@@ -89,16 +89,41 @@ export interface NicFilter {
   desiredMode?: VdpRequestMode[];
 }
 
+/** A page: `after` (a `next` cursor of the previous page) walks the listing index from there; `offset` skips rows
+ *  one by one (kept for old clients: cost grows with the offset). */
 export interface Page {
   limit: number;
-  offset: number;
+  offset?: number;
+  after?: string;
 }
 
 export interface PageOf<T> {
   items: T[];
+  /** every match of the filter (not just this page) */
   total: number;
   limit: number;
-  offset: number;
+  /** echoed when the page was asked by offset */
+  offset?: number;
+  /** opaque cursor of the page after this one; absent on the last page */
+  next?: string;
+}
+
+/** Listing order is (created_at, id); a cursor is the last row's pair, opaque to clients (base64url JSON). */
+function cursorOf(r: NicRow): string {
+  return Buffer.from(JSON.stringify([r.created_at, r.id])).toString('base64url');
+}
+
+function readCursor(cursor: string): [string, string] {
+  let v: unknown;
+  try {
+    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    v = undefined;
+  }
+  if (!Array.isArray(v) || v.length !== 2 || typeof v[0] !== 'string' || typeof v[1] !== 'string') {
+    throw fieldError('after', 'QBG_ERR_FIELD_TYPE', 'after', 'the next cursor of a previous page', JSON.stringify(cursor.slice(0, 40)));
+  }
+  return [v[0], v[1]];
 }
 
 export interface ApplyEvent {
@@ -150,6 +175,7 @@ export class NicRepo {
       // A NIC that neither holds nor wants a VSI (never sent, or disassociated and meant to stay so) takes no filter.
       filterUser: db.prepare(`SELECT * FROM nics WHERE uplink = ? AND mac = ? AND vlan = ? AND vm_uuid <> ?
         AND NOT (state IN ('new', 'disassociated') AND desired_mode = 'deassoc') ORDER BY created_at, id LIMIT 1`),
+      changeSeq: db.prepare('SELECT seq FROM nic_changes'),
     };
   }
 
@@ -169,8 +195,8 @@ export class NicRepo {
     return r && toNic(r);
   }
 
-  /** Filtered page, newest-created last (stable order by id within a creation instant), with the total count. */
-  list(filter: NicFilter = {}, page: Page = { limit: 100, offset: 0 }): PageOf<Nic> {
+  /** WHERE clause and arguments of a filter (column names as in the table). */
+  private where(filter: NicFilter): { sql: string; args: unknown[] } {
     const where: string[] = [];
     const args: unknown[] = [];
     if (filter.vmUuid !== undefined) (where.push('vm_uuid = ?'), args.push(filter.vmUuid));
@@ -182,10 +208,62 @@ export class NicRepo {
       where.push(`desired_mode IN (${filter.desiredMode.map(() => '?').join(',') || 'NULL'})`);
       args.push(...filter.desiredMode);
     }
-    const w = where.length ? `WHERE ${where.join(' AND ')}` : '';
-    const total = (this.prepared(`SELECT count(*) AS n FROM nics ${w}`).get(...args) as { n: number }).n;
-    const rows = this.prepared(`SELECT * FROM nics ${w} ORDER BY created_at, id LIMIT ? OFFSET ?`).all(...args, page.limit, page.offset) as NicRow[];
-    return { items: rows.map(toNic), total, limit: page.limit, offset: page.offset };
+    return { sql: where.join(' AND '), args };
+  }
+
+  /**
+   * Filtered page in creation order (stable by id within a creation instant), with the filter's total. By cursor a
+   * page reads at most limit + 1 rows from one index; the total comes from nic_counts (a few rows, kept by
+   * triggers), except with a VM or desired-mode filter, where count(*) runs over the VM's few NICs.
+   */
+  list(filter: NicFilter = {}, page: Page = { limit: 100 }): PageOf<Nic> {
+    const rows = this.pageRows(filter, page.limit + 1, page.after, page.offset);
+    const more = rows.length > page.limit;
+    if (more) rows.pop();
+    const out: PageOf<Nic> = { items: rows.map(toNic), total: this.count(filter), limit: page.limit };
+    if (page.offset !== undefined) out.offset = page.offset;
+    if (more) out.next = cursorOf(rows[rows.length - 1]);
+    return out;
+  }
+
+  /**
+   * Every NIC matching the filter, `size` at a time in listing order (the reconciler's sweep): each chunk is one short
+   * read from its cursor, so a sweep of 100,000 NICs never holds the event loop for the whole table.
+   */
+  *chunks(filter: NicFilter = {}, size = 500): Generator<Nic[]> {
+    let after: string | undefined;
+    for (;;) {
+      const rows = this.pageRows(filter, size, after);
+      if (rows.length) yield rows.map(toNic);
+      if (rows.length < size) return;
+      after = cursorOf(rows[rows.length - 1]);
+    }
+  }
+
+  private pageRows(filter: NicFilter, limit: number, after?: string, offset = 0): NicRow[] {
+    const { sql: w, args } = this.where(filter);
+    const conds = w ? [w] : [];
+    if (after !== undefined) {
+      conds.push('(created_at, id) > (?, ?)');
+      args.push(...readCursor(after));
+    }
+    const where = conds.length ? `WHERE ${conds.join(' AND ')}` : '';
+    return this.prepared(`SELECT * FROM nics ${where} ORDER BY created_at, id LIMIT ? OFFSET ?`).all(...args, limit, offset) as NicRow[];
+  }
+
+  /** How many NICs match the filter. */
+  count(filter: NicFilter = {}): number {
+    if (filter.vmUuid !== undefined || filter.desiredMode !== undefined) {
+      const { sql, args } = this.where(filter);
+      return (this.prepared(`SELECT count(*) AS n FROM nics WHERE ${sql}`).get(...args) as { n: number }).n;
+    }
+    const { sql, args } = this.where(filter);
+    return (this.prepared(`SELECT coalesce(sum(n), 0) AS n FROM nic_counts ${sql ? `WHERE ${sql}` : ''}`).get(...args) as { n: number }).n;
+  }
+
+  /** Moves with every write to the nics table, in the writing transaction (a trigger): the listing's version. */
+  changeSeq(): number {
+    return (this.st.changeSeq.get() as { seq: number }).seq;
   }
 
   /** Filters combine into a handful of SQL texts: prepare each once, not on every page. */
@@ -196,9 +274,10 @@ export class NicRepo {
     return st;
   }
 
-  /** Every NIC matching the filter (the reconciler's sweep); no paging. */
+  /** Every NIC matching the filter (the reconciler's sweep); no paging, no total. */
   all(filter: NicFilter = {}): Nic[] {
-    return this.list(filter, { limit: -1, offset: 0 }).items;
+    const { sql, args } = this.where(filter);
+    return (this.prepared(`SELECT * FROM nics ${sql ? `WHERE ${sql}` : ''} ORDER BY created_at, id`).all(...args) as NicRow[]).map(toNic);
   }
 
   /** A NIC's history, oldest first, from after `afterSeq` (cursor paging); total = all rows of the NIC. */

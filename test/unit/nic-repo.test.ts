@@ -169,3 +169,71 @@ t.test('forget removes the NIC and keeps its history', async (t) => {
   t.equal(repo.forget(id), false);
   t.equal(repo.history(id).total, 1);
 });
+
+t.test('cursor paging: next walks every match once, in listing order, for each filter', async (t) => {
+  const repo = fresh();
+  const N = 40;
+  for (let i = 0; i < N; i++) {
+    const p = params(i);
+    // many NICs share one creation instant: the cursor must order by id within it
+    repo.applyEvent(nicId(p.vmUuid, p.mac), { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc', at: `2026-01-01T00:00:0${i % 3}.000Z` });
+  }
+  for (const filter of [{}, { uplink: 'eth1' }, { typeName: 'db' }, { state: 'associating' as const }, { vmUuid: params(8).vmUuid }]) {
+    const expected = repo.list(filter, { limit: 1000 }).items.map((n) => n.id);
+    const seen: string[] = [];
+    let page = repo.list(filter, { limit: 3 });
+    for (;;) {
+      t.equal(page.total, expected.length, `total of ${JSON.stringify(filter)} on every page`);
+      seen.push(...page.items.map((n) => n.id));
+      if (page.next === undefined) break;
+      page = repo.list(filter, { limit: 3, after: page.next });
+    }
+    t.same(seen, expected, `${JSON.stringify(filter)}: every NIC once, in order`);
+  }
+  t.equal(repo.list({}, { limit: N }).next, undefined, 'a page that holds the rest has no next');
+  t.throws(() => repo.list({}, { limit: 3, after: 'not-a-cursor' }), { code: 'QBG_ERR_FIELD_TYPE', field: 'after' });
+  t.throws(() => repo.list({}, { limit: 3, after: Buffer.from('[1,2]').toString('base64url') }), { code: 'QBG_ERR_FIELD_TYPE', field: 'after' });
+});
+
+t.test('totals kept by triggers equal count(*) after every kind of write; the change sequence moves with each', async (t) => {
+  const repo = fresh();
+  const check = (what: string) => {
+    for (const filter of [{}, { uplink: 'eth0' }, { uplink: 'eth1' }, { typeName: 'db' }, { state: 'failed' as const }, { state: ['associated' as const, 'timed-out' as const] }, { uplink: 'eth1', typeName: 'web', state: 'associated' as const }]) {
+      const counted = repo.all(filter).length;
+      t.equal(repo.count(filter), counted, `${what}: ${JSON.stringify(filter)}`);
+    }
+  };
+  let seq = repo.changeSeq();
+  const moved = (what: string) => {
+    const now = repo.changeSeq();
+    t.ok(now > seq, `${what} moves the change sequence`);
+    seq = now;
+  };
+  const ids: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const p = params(i);
+    ids.push(nicId(p.vmUuid, p.mac));
+    repo.applyEvent(ids[i], { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc' });
+    repo.applyEvent(ids[i], { event: i % 4 ? 'answer-accepted' : 'answer-rejected', cause: 'lldpad', reasonCode: i % 4 ? undefined : 4 });
+  }
+  moved('creating and answering');
+  check('created');
+  repo.applyEvent(ids[1], { event: 'request-assoc', cause: 'api', params: { ...params(1), uplink: 'eth0', typeName: 'db' } });
+  moved('moving a NIC to another uplink and type');
+  check('re-pinned');
+  t.throws(() => repo.applyEvent(ids[2], { event: 'answer-accepted', cause: 'x' }), { code: 'QBG_ERR_ILLEGAL_TRANSITION' });
+  t.equal(repo.changeSeq(), seq, 'a refused transition writes nothing');
+  check('after a refused transition');
+  repo.forget(ids[3]);
+  moved('forgetting');
+  check('forgotten');
+  repo.db.prepare("UPDATE nics SET state = 'lost' WHERE id = ?").run(ids[5]);
+  moved('plain SQL');
+  check('plain SQL');
+  t.throws(() => repo.db.transaction(() => {
+    repo.forget(ids[7]);
+    throw new Error('rolled back');
+  })());
+  t.ok(repo.get(ids[7]), 'rolled back');
+  check('rolled back');
+});

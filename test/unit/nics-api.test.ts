@@ -177,6 +177,13 @@ t.test('qbg nic CLI over HTTP', async (t) => {
   t.match(bad.err, /vlan.*0–4095/);
   const list = await run(['list', '--uplink', 'eth0'], true);
   t.equal(JSON.parse(list.out).total, 1);
+  await run(['associate', '--vm', VM, '--mac', '52:54:00:12:34:58', '--uplink', 'eth0', '--type', 'web', '--vlan', '101']);
+  const p1 = await run(['list', '--limit', '1']);
+  const more = /more: --after (\S+)\)/.exec(p1.out);
+  t.ok(more, `the first page names the cursor of the next: ${p1.out}`);
+  const p2 = await run(['list', '--limit', '1', '--after', more![1]]);
+  t.match(p2.out, /52:54:00:12:34:58/);
+  t.notMatch(p2.out, /more:/, 'the last page has no cursor');
   t.match((await run(['list'])).out, /associated/);
   t.match((await run(['show', nic.id])).out, /associated on eth0/);
   const h = await run(['history', nic.id, '--json']);
@@ -269,4 +276,46 @@ t.test('CLI: a new VLAN re-associates the NIC; delete refuses a held NIC unless 
   t.equal(gone.code, 0, gone.err);
   t.match(gone.out, /forgotten/);
   t.equal(lldpad.held.size, 0);
+});
+
+t.test('GET /nics by cursor, and conditional GET: an unchanged list or NIC is 304 without a body', async (t) => {
+  const { app } = await setup();
+  for (let i = 0; i < 7; i++) await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ mac: `52:54:00:00:00:0${i}` }) });
+  const seen: string[] = [];
+  let url = '/nics?limit=3';
+  for (;;) {
+    const page = (await app.inject({ method: 'GET', url })).json();
+    t.equal(page.total, 7);
+    t.notOk('offset' in page, 'no offset echoed when paging by cursor');
+    seen.push(...page.items.map((n: { mac: string }) => n.mac));
+    if (page.next === undefined) break;
+    url = `/nics?limit=3&after=${encodeURIComponent(page.next)}`;
+  }
+  t.same(seen, [0, 1, 2, 3, 4, 5, 6].map((i) => `52:54:00:00:00:0${i}`), 'every NIC once, in creation order');
+  t.equal((await app.inject({ method: 'GET', url: '/nics?limit=3&offset=3' })).json().offset, 3, 'offset still works');
+  const bad = await app.inject({ method: 'GET', url: '/nics?after=bogus' });
+  t.equal(bad.statusCode, 400);
+  t.equal(bad.json().field, 'after');
+
+  const first = await app.inject({ method: 'GET', url: '/nics?limit=3' });
+  const etag = String(first.headers.etag);
+  t.match(etag, /^"nics-/);
+  const again = await app.inject({ method: 'GET', url: '/nics?limit=3', headers: { 'if-none-match': etag } });
+  t.equal(again.statusCode, 304, 'unchanged list: 304');
+  t.equal(again.body, '', 'no body');
+  t.equal(again.headers.etag, etag);
+  const id = first.json().items[1].id;
+  const one = await app.inject({ method: 'GET', url: `/nics/${id}` });
+  t.equal((await app.inject({ method: 'GET', url: `/nics/${id}`, headers: { 'if-none-match': String(one.headers.etag) } })).statusCode, 304);
+
+  // any change to any NIC: the old ETag no longer matches and the new body shows the change
+  await app.inject({ method: 'POST', url: `/nics/${id}/disassociate` });
+  const changed = await app.inject({ method: 'GET', url: '/nics?limit=3', headers: { 'if-none-match': etag } });
+  t.equal(changed.statusCode, 200);
+  t.not(changed.headers.etag, etag);
+  t.equal(changed.json().items[1].state, 'disassociated');
+  const nic = await app.inject({ method: 'GET', url: `/nics/${id}`, headers: { 'if-none-match': String(one.headers.etag) } });
+  t.equal(nic.statusCode, 200);
+  t.equal(nic.json().state, 'disassociated');
+  t.equal((await app.inject({ method: 'GET', url: '/nics?limit=3', headers: { 'if-none-match': String(changed.headers.etag) } })).statusCode, 304);
 });
