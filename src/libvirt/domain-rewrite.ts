@@ -1,7 +1,10 @@
 // What a provisioning hook does to a domain XML: every NIC named in qbg's metadata (see qbg-metadata.ts) gets its
-// profile's full 802.1Qbg virtualport and a stable instance id; nothing else in the document changes (comments,
-// order, attributes, other namespaces and indentation are kept; a document without qbg NICs comes back byte for
-// byte). Parameters already in the document are kept and checked against the profile with libvirt's merge rules.
+// profile's full 802.1Qbg virtualport and a stable instance id; nothing else in the document changes. The changes
+// are spliced into the original text at the places the scanner found (xml-read.ts scanXmlDocument): every byte
+// outside an edited <interface> — comments, order, quoting, indentation, other namespaces — stays as it was; a new
+// <virtualport> is inserted before the interface's closing indentation and the rest of that interface is kept too;
+// only an interface whose existing <virtualport> had to be completed is written anew (in the document's quote).
+// Parameters already in the document are kept and checked against the profile with libvirt's merge rules.
 import { QbgError, fieldError } from '../domain/errors.js';
 import { parseMac, parseUuid } from '../domain/identifiers.js';
 import { stableInstanceId } from '../domain/instance-uuid.js';
@@ -18,8 +21,10 @@ import {
   firstChild,
   parseXmlDocument,
   rootElement,
-  serializeXmlDocument,
+  scanXmlDocument,
+  serializeXmlNodes,
   setAttr,
+  spanOf,
   tagName,
   textContent,
   textNode,
@@ -64,14 +69,22 @@ function indentOf(parent: XmlNode): { child?: string; closing?: string } {
   return { child, closing };
 }
 
-/** Append a child element, copying the parent's indentation so the result reads like the rest of the file. */
-function appendIndented(parent: XmlNode, make: (indent: string | undefined, step: string) => XmlNode): void {
+/**
+ * Append a child element, copying the parent's indentation so the result reads like the rest of the file. Returns
+ * what was inserted and how many characters before the parent's end tag (its closing indentation) it went.
+ */
+function appendIndented(parent: XmlNode, make: (indent: string | undefined, step: string) => XmlNode): { added: XmlNode[]; beforeEnd: number } {
   const kids = children(parent);
   const { child, closing } = indentOf(parent);
   const step = child && closing && child.startsWith(closing) ? child.slice(closing.length) || '  ' : '  ';
   const node = make(child, step);
-  if (child !== undefined && closing !== undefined) kids.splice(kids.length - 1, 0, textNode(child), node);
-  else kids.push(node);
+  if (child !== undefined && closing !== undefined) {
+    const added = [textNode(child), node];
+    kids.splice(kids.length - 1, 0, ...added);
+    return { added, beforeEnd: closing.length };
+  }
+  kids.push(node);
+  return { added: [node], beforeEnd: 0 };
 }
 
 /** Bring an existing <virtualport> up to `want`: add the type and missing attributes, keep everything else. */
@@ -96,7 +109,7 @@ function completeVirtualport(vp: XmlNode, want: QbgParameters): boolean {
 }
 
 export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: RewriteOptions = {}): RewriteResult {
-  const doc = parseXmlDocument(xml, 'domain', opts.limits);
+  const doc = scanXmlDocument(xml, 'domain', opts.limits);
   const domain = rootElement(doc);
   if (tagName(domain) !== 'domain') {
     throw new QbgError('QBG_ERR_XML_SHAPE', `expected a libvirt <domain> document, got <${tagName(domain)}>`, { field: 'domain' });
@@ -113,6 +126,9 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
   const vmUuid = docUuid ?? optUuid;
 
   const changes: NicChange[] = [];
+  /** text replacing [from, to) of the original, in document order */
+  const edits: Array<{ from: number; to: number; text: () => string }> = [];
+  const quote = dominantQuote(xml);
   const matched = new Set<string>();
   const devices = firstChild(domain, 'devices');
   const interfaces = devices ? childElements(devices, 'interface') : [];
@@ -155,10 +171,14 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
 
     let action: NicChange['action'];
     const vpEl = firstChild(iface, 'virtualport');
+    const span = spanOf(iface)!;
     if (vpEl) {
       action = completeVirtualport(vpEl, final) ? 'completed' : 'unchanged';
+      if (action === 'completed') edits.push({ from: span.start, to: span.end, text: () => serializeXmlNodes([iface], quote) });
     } else {
-      appendIndented(iface, (indent, step) => virtualportNode(final, indent, step));
+      const { added, beforeEnd } = appendIndented(iface, (indent, step) => virtualportNode(final, indent, step));
+      const at = span.close - beforeEnd;
+      edits.push({ from: at, to: at, text: () => serializeXmlNodes(added, quote) });
       action = 'added';
     }
     if (type === 'network') {
@@ -177,6 +197,12 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
       });
     }
   }
-  const changed = changes.some((c) => c.action !== 'unchanged');
-  return { xml: changed ? serializeXmlDocument(doc, dominantQuote(xml)) : xml, changes };
+  if (edits.length === 0) return { xml, changes };
+  let out = '';
+  let at = 0;
+  for (const e of edits) {
+    out += xml.slice(at, e.from) + e.text();
+    at = e.to;
+  }
+  return { xml: out + xml.slice(at), changes };
 }

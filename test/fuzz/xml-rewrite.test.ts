@@ -1,6 +1,7 @@
 // Property: for generated valid libvirt domains with qbg metadata (any quote style, indentation, prefixes, other
 // namespaces, comments, escaped text), the rewrite adds exactly one virtualport per qbg NIC and nothing else:
-// removing those virtualports gives back an equivalent document, and a second rewrite changes nothing.
+// removing those virtualports gives back the input byte for byte (and an equivalent tree), and a second rewrite
+// changes nothing.
 import t from 'tap';
 import fc from 'fast-check';
 import { isDeepStrictEqual } from 'node:util';
@@ -137,6 +138,10 @@ t.test('valid generated domains: rewrite adds one virtualport per qbg NIC and le
       }
       if (changes.length !== named.length) throw new Error(`${changes.length} changes for ${named.length} qbg NICs`);
       if (changes.some((c) => c.action !== 'added')) throw new Error(`unexpected actions ${JSON.stringify(changes)}`);
+      // edited in place: taking the inserted virtualports (each with the indentation put before it) out again gives
+      // back the input byte for byte — quoting, spacing, comments and entities outside them untouched
+      const without = xml.replace(/[ \t\r\n]*<virtualport type=(['"])802\.1Qbg\1>[\s\S]*?<\/virtualport>/g, '');
+      if (without !== d.xml) throw new Error(`rewrite changed bytes outside the inserted virtualports:\n${d.xml}\n---\n${xml}`);
       const after = parseXmlDocument(xml);
       dropVirtualports(after, new Set(named.map((n) => n.mac)));
       const before = canonical(parseXmlDocument(d.xml));
