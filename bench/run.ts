@@ -8,6 +8,7 @@ import { benchMemory } from './memory.js';
 import { benchStatusReads } from './status-reads.js';
 import { benchAssociate } from './associate.js';
 import { benchReassociate } from './reassociate.js';
+import { benchFleet } from './fleet.js';
 import { errorRow, formatTable, machineLine, type BenchRow } from './table.js';
 
 interface Bench {
@@ -24,6 +25,7 @@ const BENCHES: Bench[] = [
   { name: 'status-reads', what: 'status reads, 10,000 NICs tracked', target: '≥ 70% of bare fastify req/s, p99 < 5 ms', run: benchStatusReads },
   { name: 'associate', what: 'end-to-end associate (API → lldpad → bridge → stored)', target: '≤ 1.5× vdptool per NIC; batch ≥ 2× faster', run: benchAssociate },
   { name: 'reassociate', what: 're-association of 500 NICs after an lldpad restart', target: '< 10 s', run: benchReassociate },
+  { name: 'fleet', what: 'fleet: 200 agents × 500 NICs on one PostgreSQL', target: 'fleet-view p99 < 50 ms', run: benchFleet },
 ];
 
 /** A benchmark still running after this is abandoned; the run then ends with process.exit, whose handlers tear

@@ -174,7 +174,7 @@ function validate(c: QbgConfig): QbgConfig {
   return c;
 }
 
-const FLEET_DEFAULTS = { heartbeatSeconds: 5, staleSeconds: 60, catchUpSeconds: 10, backoffMaxSeconds: 30, migrationGraceSeconds: 30 };
+const FLEET_DEFAULTS = { heartbeatSeconds: 5, staleSeconds: 60, catchUpSeconds: 10, backoffMaxSeconds: 10, migrationGraceSeconds: 30 };
 const FLEET_FIELDS = ['postgres', 'host', 'drainBatch', ...Object.keys(FLEET_DEFAULTS)];
 
 /** `fleet:` needs a postgres URL; everything else has a default (host: this machine's name). */
