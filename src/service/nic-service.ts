@@ -134,8 +134,7 @@ export class NicService {
     if (other && other.id !== id) {
       throw qbgError('QBG_ERR_BAD_REQUEST', `instanceUuid ${params.instanceUuid} is already used by NIC ${other.id}; each VSI needs its own`);
     }
-    const twin = this.repo.filterUsedByOtherVm(params);
-    if (twin) throw fieldError('mac', 'QBG_ERR_NIC_FILTER_TAKEN', twin.id, twin.vmUuid, twin.mac, twin.vlan, twin.uplink);
+    this.refuseTwin(params);
     return this.submit(id, params, req.mode, opts.cause ?? `api-${req.mode}`);
   }
 
@@ -281,7 +280,15 @@ export class NicService {
       nic = dropped.nic;
     }
     if (nic) await this.filterChangeWait(nic, p);
+    // again, in the same tick as the request is recorded: two VMs asking at once cannot both pass
+    this.refuseTwin(p);
     return this.exchange(id, p, mode, cause);
+  }
+
+  /** A VEPA bridge cannot tell two VSIs with the same MAC and VLAN apart: another VM's NIC that has them wins. */
+  private refuseTwin(p: NicParams): void {
+    const twin = this.repo.filterUsedByOtherVm(p);
+    if (twin) throw fieldError('mac', 'QBG_ERR_NIC_FILTER_TAKEN', twin.id, twin.vmUuid, twin.mac, twin.vlan, twin.uplink);
   }
 
   /**

@@ -208,6 +208,11 @@ t.test('a second VM may not take a MAC + VLAN another VM uses on the uplink: 409
   t.match(twin.json().error, firstId, 'names the NIC that has it');
   t.equal(lldpad.requests.length, 1, 'lldpad not asked for the twin');
   t.equal((await app.inject({ method: 'GET', url: `/nics?vm=${OTHER}` })).json().total, 0, 'nothing stored for it');
+  // two VMs asking at once: one wins, the other is refused (the check runs again as the request is recorded)
+  const [x, y] = await Promise.all(
+    ['2c5b1d0e-8f3a-4b6c-9d7e-1a2b3c4d5e6f', '3d6c2e1f-9a4b-4c7d-8e8f-2b3c4d5e6f70'].map((vm) => app.inject({ method: 'POST', url: '/nics/associate', payload: body({ vmUuid: vm, mac: '52:54:00:77:77:77' }) })),
+  );
+  t.same([x.statusCode, y.statusCode].sort(), [200, 409], `${x.body} ${y.body}`);
   // another VLAN or another uplink is another filter; the same VM re-asking is not a second NIC
   t.equal((await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ vmUuid: OTHER, vlan: 101 }) })).statusCode, 200);
   t.equal((await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ vmUuid: OTHER, uplink: 'eth1' }) })).statusCode, 200);
