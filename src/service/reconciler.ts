@@ -68,6 +68,7 @@ export class Reconciler {
   private readonly backoff = new Map<string, { failures: number; waits: number; notBefore: number }>();
   private pinging = false;
   private stopped = true;
+  private unsubscribe?: () => void;
 
   constructor(opts: ReconcilerOptions) {
     this.o = {
@@ -85,6 +86,9 @@ export class Reconciler {
   /** First sweep now, then watch lldpad and sweep on restart / periodically; retries run on their own tick. */
   async start(): Promise<SweepReport> {
     this.stopped = false;
+    this.unsubscribe = this.o.bus?.subscribe((e) => {
+      if (e.kind === 'nic-transition' && e.to === 'lost') this.repairSoon(e.nicId);
+    });
     const first = await this.ping();
     this.timers.push(setInterval(() => void this.ping(), this.o.pingIntervalMs));
     if (this.o.sweepIntervalMs > 0) this.timers.push(setInterval(() => void this.sweep('periodic'), this.o.sweepIntervalMs));
@@ -95,6 +99,8 @@ export class Reconciler {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    this.unsubscribe?.();
+    this.unsubscribe = undefined;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.running?.catch(() => undefined);
@@ -155,6 +161,15 @@ export class Reconciler {
     } finally {
       this.pinging = false;
     }
+  }
+
+  /**
+   * A NIC lldpad says it lost (its keep-alives went unanswered, the bridge ended it, lldpad restarted) is repaired on
+   * the next retry tick instead of at the next full sweep (5 minutes by default): until then its VM has no network.
+   * A NIC already failing keeps its backoff.
+   */
+  private repairSoon(id: string): void {
+    if (!this.backoff.has(id)) this.backoff.set(id, { failures: 0, waits: 0, notBefore: Date.now() });
   }
 
   private async retryDue(): Promise<void> {

@@ -16,6 +16,7 @@ export interface Reply {
 }
 
 import { until } from '../helpers/until.js';
+import { bounded } from '../helpers/bounded.js';
 export { until };
 
 /** One HTTP call; a refused/reset connection (qbg killed) is status 0, never a throw. */
@@ -56,21 +57,7 @@ export function nicIdOf(b: { vmUuid: string; mac: string }): string {
   return `${b.vmUuid}_${b.mac}`;
 }
 
-/** Run work(i) for i in 0..n-1, at most `concurrency` at once; onDone sees each result as it lands. */
-export async function bounded<T>(n: number, concurrency: number, work: (i: number) => Promise<T>, onDone?: (done: number) => void): Promise<T[]> {
-  const out = new Array<T>(n);
-  let next = 0;
-  let done = 0;
-  const worker = async () => {
-    while (next < n) {
-      const i = next++;
-      out[i] = await work(i);
-      onDone?.(++done);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, n) }, worker));
-  return out;
-}
+export { bounded };
 
 /** How many times lldpad reports holding this instance UUID (0, 1, or — the bug we look for — more). */
 // `hints` in the query output is the VSI's last status from the bridge: 0 = accepted; 255 (0xff) = lldpad still

@@ -15,6 +15,8 @@ export interface QbgProcess {
   stop(): Promise<void>;
   /** SIGKILL and wait: the remote "going away" without goodbye. */
   kill(): Promise<void>;
+  /** What qbg wrote so far: stdout (its log) byte count and tail, and stderr. */
+  log(): { bytes: number; tail: string; stderr: string };
 }
 
 export interface StartQbgOptions {
@@ -38,6 +40,14 @@ export async function startQbg(opts: StartQbgOptions = {}): Promise<QbgProcess> 
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Read stdout too: on Linux a write to a full pipe blocks, so a child whose stdout nobody reads would stop once
+  // 64 KiB wait there. The tail is kept for diagnostics.
+  let stdoutBytes = 0;
+  let stdoutTail = '';
+  child.stdout!.on('data', (d: Buffer) => {
+    stdoutBytes += d.length;
+    stdoutTail = (stdoutTail + d.toString()).slice(-16_384);
+  });
   let stderr = '';
   const url = await new Promise<string>((resolveUrl, reject) => {
     const timer = setTimeout(() => reject(new Error(`qbg serve did not start within ${opts.timeoutMs ?? 60000} ms: ${stderr}`)), opts.timeoutMs ?? 60000);
@@ -55,10 +65,25 @@ export async function startQbg(opts: StartQbgOptions = {}): Promise<QbgProcess> 
     });
   });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  // Bounded: a qbg that does not exit within 20 s of SIGTERM is a failure with its last words, never a hung test.
   const end = async (signal: NodeJS.Signals) => {
     if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    await exited;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`qbg serve did not exit within 20 s of ${signal}; stderr: ${stderr.slice(-4000)}`));
+      }, 20_000);
+    });
+    await Promise.race([exited, late]).finally(() => clearTimeout(timer));
   };
   process.once('exit', () => child.kill('SIGKILL'));
-  return { url, dir, child, stop: () => end('SIGTERM'), kill: () => end('SIGKILL') };
+  return {
+    url,
+    dir,
+    child,
+    stop: () => end('SIGTERM'),
+    kill: () => end('SIGKILL'),
+    log: () => ({ bytes: stdoutBytes, tail: stdoutTail, stderr }),
+  };
 }

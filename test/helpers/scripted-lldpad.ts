@@ -19,8 +19,15 @@ export class ScriptedLldpad implements VsiAssociator {
   async query(_uplink: string, uuid: string) {
     return this.held.get(uuid);
   }
-  onEvent(_l: (e: VsiEvent) => void) {
-    return () => undefined;
+  private readonly listeners = new Set<(e: VsiEvent) => void>();
+  onEvent(l: (e: VsiEvent) => void) {
+    this.listeners.add(l);
+    return () => void this.listeners.delete(l);
+  }
+  /** lldpad's own news: the VSI is gone (keep-alives unanswered, or the bridge ended it), told to every listener. */
+  lose(instanceUuid: string, kind: VsiEvent['kind'] = 'lost'): void {
+    this.held.delete(instanceUuid);
+    for (const l of this.listeners) l({ kind, instanceUuid, at: new Date().toISOString() });
   }
   async ping() {
     return { ok: true, pid: 1 };

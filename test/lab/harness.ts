@@ -47,6 +47,13 @@ export interface Lab extends LabInfo {
    * station's, and a requested reflective relay has been granted by a capable bridge. Default timeout 20 s.
    */
   waitForEvb(station?: string, opts?: { timeoutMs?: number }): Promise<EvbExchange>;
+  /**
+   * Poll until the station's lldpad has started its VDP22 module on the uplink. lldpad answers pings and lldptool
+   * at once after a start, but starts ECP/VDP22 per port only on the port's first LLDP timer tick (~0.5–1 s later,
+   * openlldp lldp_evb22.c evb22_timer); until then a VDP request falls through to the old VDP 0.2 code and fails
+   * with ENXIO, and vdptool says "Device not found or inactive". Default timeout 10 s.
+   */
+  waitForVdp22(station?: string, opts?: { timeoutMs?: number }): Promise<number>;
   killLldpad(ns: string, signal?: LabSignal): Promise<LabInfo>;
   startLldpad(ns: string): Promise<LabInfo>;
   /** Fresh JSON from lab.sh status (pids change after kill/start). */
@@ -190,6 +197,20 @@ export async function startLab(t: TeardownHost, opts: LabUpOptions = {}): Promis
     }
   };
 
+  const waitForVdp22 = async (name = 'st1', wopts: { timeoutMs?: number } = {}): Promise<number> => {
+    const st = station(name);
+    const timeoutMs = wopts.timeoutMs ?? 10_000;
+    const started = Date.now();
+    for (;;) {
+      const r = await exec(st.netns, ['vdptool', '-i', st.uplink, '-t', '-V', 'assoc']);
+      if (r.code === 0 && !/not found|inactive/i.test(r.stdout + r.stderr)) return Date.now() - started;
+      if (Date.now() - started > timeoutMs) {
+        throw new Error(`VDP22 not started on ${st.netns}/${st.uplink} after ${timeoutMs} ms: vdptool says ${(r.stdout + r.stderr).trim()}; logs in ${info.stateDir}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+
   // Getters, not a copy: pids change after killLldpad/startLldpad and tests should see the fresh ones.
   const lab: Lab = {
     get id() {
@@ -211,6 +232,7 @@ export async function startLab(t: TeardownHost, opts: LabUpOptions = {}): Promis
     lldptool: (ns, args) => exec(ns, ['lldptool', ...args]),
     vdptool: (ns, args) => exec(ns, ['vdptool', ...args]),
     waitForEvb,
+    waitForVdp22,
     killLldpad: async (ns, signal = 'KILL') => (info = await labStopLldpad(id, ns, signal)),
     startLldpad: async (ns) => (info = await labStartLldpad(id, ns)),
     status: async () => (info = await labStatus(id)),

@@ -5,6 +5,7 @@ import t from 'tap';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startLab, type Lab } from './harness.js';
+import { until } from '../helpers/until.js';
 import { openDatabase } from '../../src/store/db.js';
 import { NicRepo } from '../../src/store/nic-repo.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
@@ -191,9 +192,8 @@ t.test('NIC lifecycle against real lldpad', async (t) => {
       '-c', `typeidver=${nic.typeIdVersion}`, '-c', `uuid=${nic.instanceUuid}`, '-c', 'hints=none', '-c', `filter=${nic.vlan}-${nic.mac}`,
     ]);
     t.equal(await held(lab, nic.instanceUuid), undefined, `vdptool dropped it: ${r.stdout}${r.stderr}`);
-    // lldpad's event reaches the service asynchronously: poll the store
-    for (let i = 0; i < 100 && svc.repo.get(id)!.state !== 'lost'; i++) await new Promise((res) => setTimeout(res, 20));
-    const lost = svc.repo.get(id)!;
+    // lldpad's event reaches the service asynchronously (seconds on a busy host): poll the store, bounded
+    const lost = await until('the NIC recorded as lost', async () => (svc.repo.get(id)!.state === 'lost' ? svc.repo.get(id) : undefined), 15_000, 20);
     t.equal(lost.state, 'lost');
     t.equal(svc.repo.history(id).items.at(-1)?.cause, 'bridge-deassoc');
     const rec = await svc.reconcile(id);

@@ -50,10 +50,14 @@ t.test('qbg serve configures EVB, associates a NIC, streams it, repairs after an
   });
   t.teardown(() => qbg.kill());
   const api = async (method: string, path: string, body?: unknown) => {
+    // bounded: a request qbg never answers fails naming itself instead of hanging the test
     const res = await fetch(`${qbg.url}${path}`, {
       method,
+      signal: AbortSignal.timeout(30_000),
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
       body: body === undefined ? undefined : JSON.stringify(body),
+    }).catch((e: Error) => {
+      throw new Error(`${method} ${path}: ${e.message}; qbg stderr: ${qbg.log().stderr.slice(-2000)}`);
     });
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };

@@ -47,6 +47,7 @@ t.test('configure an unconfigured station: only what differs is set, and it read
       ['evbTx', false, true],
       ['gpid', false, true],
       ['reflectiveRelay', false, true],
+      ['ecpRetries', 3, 7], // qbg's default, not lldpad's: ECP must survive a busy host (EVB_DEFAULTS)
       ['ecpRte', 8, 9],
       ['vdpRka', 20, 21],
     ],
@@ -64,7 +65,7 @@ t.test('configure an unconfigured station: only what differs is set, and it read
     evbmode: 'station',
     evbgpid: 'yes',
     evbrrreq: 'yes',
-    ecpretries: '3',
+    ecpretries: '7',
     ecprte: '9',
     vdprka: '21',
     vdprwd: '20',
@@ -85,9 +86,10 @@ t.test('after the EVB exchange qbg reports what the bridge advertised and what w
     st = await manager.status('s0');
   }
   t.equal(st.peerEvbSeen, true);
-  // The lab bridge template: evbrrcap + evbgpid; it grants our RR request and takes the larger RTE/RKA (9, 21).
-  t.match(st.bridge, { groupId: true, reflectiveRelayCapable: true, reflectiveRelayOn: true, ecpRetries: 3 });
-  t.match(st.negotiated, { ecpRte: 9, vdpRka: 21, vdpRwd: 20, ecpRetries: 3, reflectiveRelayStatus: 'yes' });
+  // The lab bridge template: evbrrcap + evbgpid, lldpad's default timers; it grants our RR request and takes the
+  // larger retries/RTE/RKA (ours: 7, 9, 21).
+  t.match(st.bridge, { groupId: true, reflectiveRelayCapable: true, reflectiveRelayOn: true, ecpRetries: 7 });
+  t.match(st.negotiated, { ecpRte: 9, vdpRka: 21, vdpRwd: 20, ecpRetries: 7, reflectiveRelayStatus: 'yes' });
   t.same(st.negotiated && [st.negotiated.ecpRte, st.negotiated.vdpRka], [x.local.rte, x.local.rka], 'same as lldptool shows');
 });
 
@@ -132,7 +134,7 @@ t.test('lldpad killed -9 and restarted with an empty config: qbg notices the new
   t.same(events[0], ['lldpad-restarted', { uplink: 's0', netns: lab.station().netns, fromPid: oldPid, toPid: newPid }]);
   t.same(
     c.drift.map((d) => d.field),
-    ['adminStatus', 'evbTx', 'gpid', 'reflectiveRelay', 'ecpRte', 'vdpRka'],
+    ['adminStatus', 'evbTx', 'gpid', 'reflectiveRelay', 'ecpRetries', 'ecpRte', 'vdpRka'],
   );
   t.equal(c.repaired, true);
   t.equal(c.inSync, true);
@@ -175,8 +177,8 @@ t.test('the periodic check repairs without being asked', async (t) => {
     once(periodic, 'repaired'),
     new Promise((_, rej) => (guard = setTimeout(() => rej(new Error('no repair within 15 s')), 15_000))),
   ]).finally(() => clearTimeout(guard))) as [{ uplink: string; changed: DriftCheck['drift'] }];
-  t.same(ev.changed.map((c) => [c.field, c.actual, c.desired]), [['ecpRetries', 5, 3]]);
-  t.match(await lldpadEvb(), { ecpretries: '3' });
+  t.same(ev.changed.map((c) => [c.field, c.actual, c.desired]), [['ecpRetries', 5, 7]]);
+  t.match(await lldpadEvb(), { ecpretries: '7' });
 });
 
 t.test('over HTTP and the qbg CLI: bad input is a 400 naming the field, set + apply + status', async (t) => {

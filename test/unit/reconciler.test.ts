@@ -152,3 +152,25 @@ t.test('failures: permanent VDP reasons and lldpad command refusals', async (t) 
   t.same(failureOf({ kind: 'transport-error', message: 'x', clifStatus: 5 }), { name: 'CMD_BAD_PARAMS', permanent: true });
   t.same(failureOf({ kind: 'timeout', afterMs: 1 }), { name: 'TIMEOUT', permanent: false });
 });
+
+t.test('a NIC lldpad reports lost is re-associated on the next retry tick, without waiting for a full sweep', async (t) => {
+  const { types, lldpad, repo, db } = await world();
+  t.teardown(() => db.close());
+  const bus = new TransitionBus();
+  const svc = new NicService({ repo, associator: lldpad, types, bus });
+  svc.start();
+  t.teardown(() => svc.stop());
+  // no periodic sweep: only the lost event can bring the NIC back
+  const rec = new Reconciler({ service: svc, associator: lldpad, bus, sweepIntervalMs: 0, retryIntervalMs: 20 });
+  t.teardown(() => rec.stop());
+  const a = await svc.associate({ vmUuid: VM, mac: '52:54:00:00:00:04', uplink: 'eth0', type: 'web', vlan: 10 });
+  await rec.start();
+  const sent = lldpad.requests.length;
+  for (const kind of ['lost', 'deassociated-by-bridge'] as const) {
+    lldpad.lose(a.nic.instanceUuid, kind);
+    await until(`re-associated after a ${kind} event`, async () => repo.get(a.nic.id)!.state === 'associated' && lldpad.held.has(a.nic.instanceUuid), 5000, 10);
+  }
+  t.equal(lldpad.requests.length - sent, 2, 'one associate per loss');
+  const tail = repo.history(a.nic.id).items.slice(-6).map((h) => `${h.to}:${h.cause}`);
+  t.same(tail.map((x) => x.split(':')[0]), ['lost', 'associating', 'associated', 'lost', 'associating', 'associated'], tail.join(', '));
+});
