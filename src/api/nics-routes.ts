@@ -237,7 +237,8 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
       schema: {
         tags,
         summary: 'Associate / pre-associate a NIC (idempotent: a repeat answers without asking lldpad again)',
-        description: '200 when lldpad accepted; 409 refused by the bridge, 502 refused by lldpad, 504 no answer — the NIC as recorded is in details.nic',
+        description:
+          '200 when lldpad accepted; 409 refused by the bridge, 502 refused by lldpad, 504 no answer — the NIC as recorded is in details.nic. A new vlan for a NIC lldpad holds is a filter change: the old filter is de-associated and the new one associated once the bridge has forgotten the old one (nics.filterChangeHoldSeconds, default 17 s; docs/filter-change.md). 409 QBG_ERR_NIC_FILTER_TAKEN: another VM\'s NIC has this MAC and VLAN on the uplink.',
         body: AssociateBody,
         response: { 200: AnswerSchema },
       },
