@@ -11,6 +11,7 @@ import { stableInstanceId } from '../domain/instance-uuid.js';
 import type { VsiTypeLookup } from '../domain/vsi-type.js';
 import { mergeInterfaceWithNetwork, mergeVirtualports } from './merge.js';
 import { readQbgNics } from './qbg-metadata.js';
+import { checkDomain } from './xml-check.js';
 import { parameterAttributes, parametersOfType, VIRTUALPORT_QBG, virtualportNode, virtualportOf, type QbgParameters } from './virtualport.js';
 import {
   attr,
@@ -44,7 +45,7 @@ export interface RewriteOptions {
 export interface NicChange {
   mac: string;
   profile: string;
-  interfaceType: 'direct' | 'network';
+  interfaceType: 'direct' | 'network' | 'hostdev';
   /** the virtualport the NIC has now */
   virtualport: Required<QbgParameters>;
   /** instance id already in the document, or derived from VM UUID + MAC */
@@ -58,7 +59,8 @@ export interface RewriteResult {
   changes: NicChange[];
 }
 
-const NIC_TYPES = ['direct', 'network'] as const;
+/** NICs an 802.1Qbg virtualport works on: macvtap, a VEPA network, an SR-IOV VF (libvirt associates all three). */
+const NIC_TYPES = ['direct', 'network', 'hostdev'] as const;
 
 /** Indentation of an element's children and of its closing tag, when the document is indented at all. */
 function indentOf(parent: XmlNode): { child?: string; closing?: string } {
@@ -114,6 +116,16 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
   if (tagName(domain) !== 'domain') {
     throw new QbgError('QBG_ERR_XML_SHAPE', `expected a libvirt <domain> document, got <${tagName(domain)}>`, { field: 'domain' });
   }
+  // A document libvirt would refuse stays refused: never fill in what libvirt rejects (an untyped or partial
+  // virtualport on a direct NIC, hex out of range, profileid on 802.1Qbg), on any NIC, named by qbg or not.
+  const refused = checkDomain(domain)[0];
+  if (refused) {
+    const mac = /^interface (\S+)/.exec(refused.element)?.[1] ?? '?';
+    throw new QbgError('QBG_ERR_XML_SHAPE', `libvirt would refuse this domain (rule ${refused.rule}): ${refused.element}: ${refused.message}`, {
+      field: `interface[${mac}].virtualport`,
+      details: { rule: refused.rule, element: refused.element },
+    });
+  }
   const refs = readQbgNics(domain);
   if (refs.size === 0) return { xml, changes: [] };
 
@@ -145,7 +157,7 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
     if (!(NIC_TYPES as readonly (string | undefined)[]).includes(type)) {
       throw new QbgError(
         'QBG_ERR_XML_SHAPE',
-        `${where} is type '${type}': an 802.1Qbg virtualport needs type 'direct' (macvtap) or 'network' (a VEPA network)`,
+        `${where} is type '${type}': an 802.1Qbg virtualport needs type 'direct' (macvtap), 'network' (a VEPA network) or 'hostdev' (an SR-IOV VF)`,
         { field: `interface[${mac}].type` },
       );
     }
