@@ -51,6 +51,7 @@ export const NicSchema = Type.Object({
   filterFormat: Type.String(),
   groupId: Type.Optional(Type.Integer()),
   vlan: Type.Integer(),
+  bridgeVlan: Type.Optional(Type.Integer({ description: 'the VID the bridge assigned to a wildcard (vlan 0) request, while held' })),
   instanceUuid: Type.String(),
   state: Type.String({ description: NIC_STATES.join(', ') }),
   desiredMode: Type.String(),

@@ -48,6 +48,8 @@ export interface NicParams {
 export interface Nic extends NicParams {
   id: string;
   state: NicState;
+  /** The VID the bridge assigned while held, when the NIC asked for the wildcard VLAN 0 (802.1Qbg 41.2.9). */
+  bridgeVlan?: number;
   /** What qbg was last asked to make lldpad hold ('deassoc' = nothing): the reconciler's target. */
   desiredMode: VdpRequestMode;
   /** Last VDP reason (failed / lost): code as decoded by vdp-reasons, text for humans. */
@@ -157,9 +159,12 @@ export function resolveNicParams(req: NicAssociationRequest, type: VsiTypeVersio
   return p;
 }
 
-/** The VDP request for a NIC in the given mode (filters follow the type's filter format). */
-export function vsiRequestFor(p: NicParams, mode: VdpRequestMode): VsiRequest {
-  const filter: VsiFilter = { vlan: p.vlan };
+/**
+ * The VDP request for a NIC in the given mode (filters follow the type's filter format). A de-associate names the
+ * VID the bridge assigned to a wildcard request: lldpad holds the VSI under it and refuses (R05) one that says 0.
+ */
+export function vsiRequestFor(p: NicParams & { bridgeVlan?: number }, mode: VdpRequestMode): VsiRequest {
+  const filter: VsiFilter = { vlan: mode === 'deassoc' && p.bridgeVlan !== undefined ? p.bridgeVlan : p.vlan };
   if (MAC_FILTER_FORMATS.includes(p.filterFormat)) filter.mac = p.mac;
   if (GROUP_FILTER_FORMATS.includes(p.filterFormat)) filter.groupId = p.groupId;
   return {

@@ -31,7 +31,14 @@ export interface VsiRequest {
  * `transport-error`: lldpad unreachable or refused the command itself (bad parameters, unknown interface).
  */
 export type VsiOutcome =
-  | { kind: 'accepted'; mode: VdpRequestMode; latencyMs: number }
+  | {
+      kind: 'accepted';
+      mode: VdpRequestMode;
+      latencyMs: number;
+      /** The filters lldpad holds after the bridge's answer, when the transport tells them: a filter that asked for
+       *  the wildcard VID 0 carries the VID the bridge assigned (802.1Qbg 41.2.9; lldpad takes it, vdp22_cpfid). */
+      filters?: VsiFilter[];
+    }
   | { kind: 'rejected'; reasonCode: number; reason: string; latencyMs: number }
   | { kind: 'timeout'; afterMs: number }
   | { kind: 'transport-error'; message: string; /** lldpad's client-socket command status (R<status>) when it refused the command */ clifStatus?: number };

@@ -182,7 +182,7 @@ export class Vdp22Client implements VsiAssociator {
     this.settledByQuery.set(uuid, w.mode);
     // An event that is really lost never clears its entry: keep only the latest few hundred.
     if (this.settledByQuery.size > 512) this.settledByQuery.delete(this.settledByQuery.keys().next().value!);
-    w.settle({ kind: 'accepted', mode: w.mode, latencyMs });
+    w.settle({ kind: 'accepted', mode: w.mode, latencyMs, ...(found && found.filters.length ? { filters: found.filters } : {}) });
   }
 
   async query(uplink: string, instanceUuid: string): Promise<VsiStatus | undefined> {
@@ -263,7 +263,8 @@ export class Vdp22Client implements VsiAssociator {
       if (vsi.mode === waiter.mode && (waiter.mode === 'deassoc' || code === 0)) {
         if (waiter.mode === 'deassoc') this.held.delete(uuid);
         else this.held.set(uuid, waiter.uplink);
-        waiter.settle({ kind: 'accepted', mode: waiter.mode, latencyMs });
+        // the event lists the filters as lldpad now holds them: with the VID the bridge assigned to a wildcard
+        waiter.settle({ kind: 'accepted', mode: waiter.mode, latencyMs, ...(vsi.filters.length ? { filters: vsi.filters } : {}) });
       } else {
         this.held.delete(uuid);
         const r = decodeVdpReason(code);

@@ -328,7 +328,10 @@ export class NicService {
     } catch (e) {
       outcome = { kind: 'transport-error', message: (e as Error).message };
     }
-    if (outcome.kind === 'accepted') return { nic: this.apply(id, { event: 'answer-accepted', cause: 'lldpad-answer' }).nic, asked: true, outcome };
+    if (outcome.kind === 'accepted') {
+      const bridgeVlan = sent.nic.vlan === 0 && mode !== 'deassoc' ? (assignedVlan(outcome.filters) ?? null) : undefined;
+      return { nic: this.apply(id, { event: 'answer-accepted', cause: 'lldpad-answer', bridgeVlan }).nic, asked: true, outcome };
+    }
     if (mode === 'deassoc') {
       // lldpad refuses to de-associate a VSI it does not hold (R05): then the VSI is gone, which is what was asked.
       const gone = await this.queryQuietly(sent.nic);
@@ -366,7 +369,8 @@ export class NicService {
       return { nic, ...(held ? { held } : {}), changed: false };
     }
     const reason = event === 'check-missing' ? `lldpad holds no VSI ${nic.instanceUuid} on ${nic.uplink}` : undefined;
-    const after = this.apply(id, { event, cause, ...(reason ? { reason } : {}) }).nic;
+    const bridgeVlan = nic.vlan === 0 ? assignedVlan(held?.filters) : undefined;
+    const after = this.apply(id, { event, cause, ...(reason ? { reason } : {}), bridgeVlan }).nic;
     return { nic: after, ...(held ? { held } : {}), changed: true };
   }
 
@@ -440,6 +444,13 @@ function holdsAsWanted(held: VsiStatus, nic: Nic, want: NicMode | VdpRequestMode
     modeOk &&
     held.typeId === nic.typeId &&
     held.typeIdVersion === nic.typeIdVersion &&
-    (f === undefined || (f.vlan === nic.vlan && (f.mac === undefined || f.mac.toLowerCase() === nic.mac)))
+    // a wildcard (VLAN 0) request is held under whatever VID the bridge assigned
+    (f === undefined || ((f.vlan === nic.vlan || nic.vlan === 0) && (f.mac === undefined || f.mac.toLowerCase() === nic.mac)))
   );
+}
+
+/** The VID a bridge assigned to a wildcard request, from the filters lldpad reports holding (undefined: none). */
+function assignedVlan(filters: readonly { vlan: number }[] | undefined): number | undefined {
+  const v = filters?.[0]?.vlan;
+  return v !== undefined && v > 0 ? v : undefined;
 }

@@ -190,5 +190,12 @@ export const MIGRATIONS: readonly Migration[] = [
       END;
     `,
   },
+  {
+    version: 8,
+    name: 'nics_bridge_vlan',
+    // A NIC that asks for the wildcard VLAN 0 is given a VID by the bridge in its answer: kept here while the VSI is
+    // held (NULL otherwise); vlan stays what was asked, so a new request asks the bridge again.
+    sql: `ALTER TABLE nics ADD COLUMN bridge_vlan INTEGER CHECK (bridge_vlan BETWEEN 1 AND 4095);`,
+  },
   // ↑ append new migrations here (version 3, 4, …); never edit the ones above.
 ];

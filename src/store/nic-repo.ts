@@ -4,7 +4,7 @@
 import type { Database, Statement } from 'better-sqlite3';
 import { fieldError, qbgError } from '../domain/errors.js';
 import type { Nic, NicHistoryEntry, NicParams } from '../domain/nic.js';
-import { transition, type NicEvent, type NicState } from '../domain/nic-state.js';
+import { HELD_STATES, IN_FLIGHT_STATES, transition, type NicEvent, type NicState } from '../domain/nic-state.js';
 import type { FilterFormat } from '../domain/vsi-type.js';
 import type { VdpRequestMode } from '../domain/vsi-request.js';
 
@@ -20,6 +20,7 @@ interface NicRow {
   filter_format: string;
   group_id: number | null;
   vlan: number;
+  bridge_vlan: number | null;
   instance_uuid: string;
   state: string;
   desired_mode: string;
@@ -60,6 +61,7 @@ function toNic(r: NicRow): Nic {
     updatedAt: r.updated_at,
   };
   if (r.group_id !== null) n.groupId = r.group_id;
+  if (r.bridge_vlan !== null) n.bridgeVlan = r.bridge_vlan;
   if (r.reason_code !== null) n.reasonCode = r.reason_code;
   if (r.reason !== null) n.reason = r.reason;
   return n;
@@ -135,6 +137,10 @@ export interface ApplyEvent {
   params?: NicParams;
   /** Set with request-* events: what the reconciler should keep lldpad holding from now on. */
   desiredMode?: VdpRequestMode;
+  /** The VID the bridge assigned to a wildcard (VLAN 0) request (null: none). Without it the assignment is kept
+   *  while the NIC is held or a request is out (a de-associate must name it), and cleared when the NIC settles
+   *  anywhere else. */
+  bridgeVlan?: number | null;
   at?: string;
 }
 
@@ -163,7 +169,8 @@ export class NicRepo {
         @group_id, @vlan, @instance_uuid, 'new', 'deassoc', NULL, NULL, @at, @at)`),
       update: db.prepare(`UPDATE nics SET uplink = @uplink, type_name = @type_name, type_id = @type_id,
         type_id_version = @type_id_version, manager_id2 = @manager_id2, filter_format = @filter_format,
-        group_id = @group_id, vlan = @vlan, instance_uuid = @instance_uuid, state = @state, desired_mode = @desired_mode,
+        group_id = @group_id, vlan = @vlan, bridge_vlan = @bridge_vlan, instance_uuid = @instance_uuid, state = @state,
+        desired_mode = @desired_mode,
         reason_code = @reason_code, reason = @reason, updated_at = @at WHERE id = @id`),
       history: db.prepare(`INSERT INTO nic_history (nic_id, at, from_state, to_state, event, cause, reason_code, reason)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
@@ -322,6 +329,15 @@ export class NicRepo {
         id,
         state: to,
         desired_mode: a.desiredMode ?? row.desired_mode,
+        // what the bridge assigned holds only while the VSI does (and only for a wildcard request)
+        bridge_vlan:
+          (params.vlan ?? row.vlan) !== 0
+            ? null
+            : a.bridgeVlan !== undefined
+              ? a.bridgeVlan
+              : HELD_STATES.includes(to) || IN_FLIGHT_STATES.includes(to)
+                ? row.bridge_vlan
+                : null,
         // a reason explains failed / timed-out / lost; a success or a new request clears it
         reason_code: a.reasonCode ?? (settledWithoutReason ? null : row.reason_code),
         reason: a.reason ?? (settledWithoutReason ? null : row.reason),

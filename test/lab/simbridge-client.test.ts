@@ -6,6 +6,10 @@ import { randomUUID } from 'node:crypto';
 import { Vdp22Client } from '../../src/lldpad/vdp22-client.js';
 import type { VsiEvent, VsiRequest } from '../../src/domain/vsi-request.js';
 import { startSimLab } from './simbridge-process.js';
+import { openDatabase } from '../../src/store/db.js';
+import { NicRepo } from '../../src/store/nic-repo.js';
+import { TypeService } from '../../src/vtdb/type-service.js';
+import { NicService } from '../../src/service/nic-service.js';
 
 // RKA/RWD 17 on both sides (≈ 1.3 s instead of ≈ 10.5 s): lldpad's own response wait becomes ≈ 2 s.
 const EXP = '17';
@@ -98,6 +102,46 @@ t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
     t.ok(e && e.reasonCode !== undefined && (e.reasonCode & 0x300) !== 0, `lldpad error bits in ${e?.reasonCode}`);
     t.comment(`lost event ${Date.now() - started} ms after the association was accepted`);
     t.equal(await client.query(st.uplink, uuid), undefined);
+  });
+
+  await t.test('wildcard VID 0: the bridge assigns one, lldpad takes it, the outcome carries it', async (t) => {
+    const uuid = randomUUID();
+    const mac = nextMac();
+    await sim.send({ cmd: 'rule', uuid, rule: { action: 'accept', assignVlan: 300 } });
+    const o = await client.request(req('assoc', uuid, 206, mac));
+    t.match(o, { kind: 'accepted', mode: 'assoc', filters: [{ vlan: 300, mac }] }, 'lldpad reports the VID the bridge chose');
+    t.match(sim.events.find((e) => e.event === 'sent' && e.instanceUuid === uuid), { kind: 'vdp-response', vids: [300] });
+    t.match(await client.query(st.uplink, uuid), { mode: 'assoc', filters: [{ vlan: 300, mac }] }, 'and holds the VSI under it');
+    // lldpad holds it under VID 300 now: a de-associate that says 0 does not match it (R05); one that says 300 does
+    t.match(await client.request(req('deassoc', uuid, 206, mac)), { kind: 'transport-error', message: /R05/ });
+    t.match(await client.request({ ...req('deassoc', uuid, 206, mac), filters: [{ vlan: 300, mac }] }), { kind: 'accepted', mode: 'deassoc' });
+  });
+
+  await t.test('NicService records the VID the bridge assigned; a vlan-group type reaches the bridge as format 3', async (t) => {
+    const db = openDatabase(':memory:');
+    const types = new TypeService(db);
+    types.create({ name: 'any-vlan', managerId: 3, typeId: 207, typeIdVersion: 1 });
+    types.create({ name: 'grouped', managerId: 3, typeId: 208, typeIdVersion: 1, filterFormat: 'vlan-group', groupId: 77, allowedVlans: [120] });
+    const svc = new NicService({ repo: new NicRepo(db), associator: client, types });
+    t.teardown(() => db.close());
+    await sim.send({ cmd: 'rule', typeId: 207, rule: { action: 'accept', assignVlan: 412 } });
+    const vm = randomUUID();
+    const a = await svc.associate({ vmUuid: vm, mac: nextMac(), uplink: st.uplink, type: 'any-vlan', vlan: 0 });
+    t.match(a.nic, { state: 'associated', vlan: 0, bridgeVlan: 412 }, 'the NIC keeps what it asked (0) and what the bridge gave');
+    t.match(svc.repo.get(a.nic.id), { bridgeVlan: 412 }, 'persisted');
+    const again = await svc.reconcile(a.nic.id);
+    t.equal(again.answer, undefined, 'held under the assigned VID counts as held: the reconciler sends nothing');
+    const d = await svc.disassociate(a.nic.id);
+    t.equal(d.nic.state, 'disassociated');
+    t.equal(d.nic.bridgeVlan, undefined, 'the assignment ends with the VSI');
+
+    const g = await svc.associate({ vmUuid: vm, mac: nextMac(), uplink: st.uplink, type: 'grouped', vlan: 120 });
+    t.equal(g.nic.state, 'associated', g.nic.reason ?? '');
+    t.match(sim.events.find((e) => e.event === 'vdp-request' && e.instanceUuid === g.nic.instanceUuid), {
+      filterFormat: 3,
+      filters: [{ vid: 120, groupId: 77 }],
+    });
+    t.equal((await svc.disassociate(g.nic.id)).nic.state, 'disassociated');
   });
 
   await t.test('unsolicited de-associate → a "deassociated-by-bridge" event', async (t) => {
