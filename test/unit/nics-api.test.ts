@@ -324,3 +324,27 @@ t.test('GET /nics by cursor, and conditional GET: an unchanged list or NIC is 30
   t.equal(nic.json().state, 'disassociated');
   t.equal((await app.inject({ method: 'GET', url: '/nics?limit=3', headers: { 'if-none-match': String(changed.headers.etag) } })).statusCode, 304);
 });
+
+t.test('wildcard VLAN 0: the VID the bridge assigned is recorded while held and named by the de-associate', async (t) => {
+  const { app, nics, lldpad, db } = await setup();
+  new TypeService(db).create({ name: 'any', managerId: 16, typeId: 77, typeIdVersion: 1 }); // 'web' allows 100-110 only
+  // lldpad reports the filter as the bridge answered it: VID 412 for the wildcard (as lab/simbridge-client shows)
+  lldpad.next.push((r) => {
+    const filters = r.filters.map((f) => ({ ...f, vlan: 412 }));
+    lldpad.held.set(r.instanceUuid, { instanceUuid: r.instanceUuid, mode: r.mode, typeId: r.typeId, typeIdVersion: r.typeIdVersion, managerId2: r.managerId2, filters });
+    return { kind: 'accepted', mode: r.mode, latencyMs: 1, filters };
+  });
+  lldpad.next.push((r) => ({ kind: 'accepted', mode: r.mode, latencyMs: 1 })); // the de-associate
+  const a = await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ type: 'any', vlan: 0 }) });
+  t.equal(a.statusCode, 200, a.body);
+  t.match(a.json().nic, { state: 'associated', vlan: 0, bridgeVlan: 412 });
+  t.equal(lldpad.requests[0].filters[0].vlan, 0, 'the request asked for the wildcard');
+  t.match((await app.inject(`/nics/${a.json().nic.id}`)).json(), { bridgeVlan: 412 });
+  const again = await nics.reconcile(a.json().nic.id);
+  t.equal(again.answer, undefined, 'held under the assigned VID: the reconciler sends nothing');
+  const d = await app.inject({ method: 'POST', url: `/nics/${a.json().nic.id}/disassociate` });
+  t.equal(d.statusCode, 200, d.body);
+  t.equal(lldpad.requests.at(-1)!.mode, 'deassoc');
+  t.equal(lldpad.requests.at(-1)!.filters[0].vlan, 412, 'lldpad holds it under 412 and refuses a de-associate that says 0');
+  t.equal(d.json().nic.bridgeVlan, undefined, 'the assignment ended with the VSI');
+});
