@@ -38,11 +38,12 @@ export interface FleetConfig {
 }
 
 export interface QbgConfig {
-  /** socket: also serve on this unix socket (mode 0600); `qbg serve` as root defaults it to /run/qbg/qbg.sock, "" = off. */
-  listen: { host: string; port: number; socket?: string };
+  /** socket: also serve on this unix socket (mode 0600); `qbg serve` as root defaults it to /run/qbg/qbg.sock, "" = off.
+   *  insecureNoAuth: allow a non-loopback host with no tokens (everybody is admin): closed labs only. */
+  listen: { host: string; port: number; socket?: string; insecureNoAuth?: boolean };
   dbPath: string;
   logLevel: string;
-  /** Bearer tokens per role. No tokens configured = open access on loopback (a single-admin laptop/lab). */
+  /** Bearer tokens per role. No tokens configured = open access, allowed on loopback and the unix socket only. */
   tokens: { admin: string[]; hook: string[]; monitor: string[] };
   remotes: RemoteTypeDbConfig[];
   lldpad: {
@@ -66,7 +67,8 @@ export interface QbgConfig {
   reconcile: { intervalSeconds: number; concurrency: number; maxAttempts: number; backoffBaseSeconds: number; backoffMaxSeconds: number };
   /** filterChangeHoldSeconds: how long a bridge may keep a VSI the station de-associated (see docs/filter-change.md). */
   nics: { filterChangeHoldSeconds: number };
-  /** ratePerSecond/rateBurst: per bearer token (applies when tokens are configured; 0 turns it off). */
+  /** ratePerSecond/rateBurst: per bearer token, or per address for a caller without one (off in the open loopback
+   *  mode: no tokens, loopback only); ratePerSecond 0 turns it off. */
   limits: { bodyBytes: number; ratePerSecond: number; rateBurst: number };
   /** Absent = no fleet: this qbg stands alone on its SQLite (the default). */
   fleet?: FleetConfig;
@@ -115,8 +117,9 @@ function envInt(env: NodeJS.ProcessEnv, name: string, min: number, max: number):
 
 const splitTokens = (v: string | undefined) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
 
-/** Environment overrides: QBG_HOST, QBG_PORT, QBG_SOCKET, QBG_DB, QBG_LOG_LEVEL, QBG_ADMIN_TOKENS, QBG_HOOK_TOKENS,
- *  QBG_MONITOR_TOKENS (comma-separated), QBG_LLDPAD_NETNS, QBG_LLDPAD_TRANSPORT, QBG_FLEET_URL, QBG_FLEET_HOST. */
+/** Environment overrides: QBG_HOST, QBG_PORT, QBG_SOCKET, QBG_INSECURE_NO_AUTH (1/true/0/false), QBG_DB,
+ *  QBG_LOG_LEVEL, QBG_ADMIN_TOKENS, QBG_HOOK_TOKENS, QBG_MONITOR_TOKENS (comma-separated), QBG_LLDPAD_NETNS,
+ *  QBG_LLDPAD_TRANSPORT, QBG_FLEET_URL, QBG_FLEET_HOST. */
 function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   const listen: Record<string, unknown> = {};
@@ -124,6 +127,11 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const port = envInt(env, 'QBG_PORT', 0, 65535);
   if (port !== undefined) listen.port = port;
   if (env.QBG_SOCKET !== undefined) listen.socket = env.QBG_SOCKET; // "" = no socket
+  const insecure = env.QBG_INSECURE_NO_AUTH;
+  if (insecure !== undefined && insecure !== '') {
+    if (!['1', 'true', '0', 'false'].includes(insecure)) throw qbgError('QBG_ERR_CONFIG', 'QBG_INSECURE_NO_AUTH', `must be 1, true, 0 or false, got ${insecure}`);
+    listen.insecureNoAuth = insecure === '1' || insecure === 'true';
+  }
   if (Object.keys(listen).length) o.listen = listen;
   if (env.QBG_DB) o.dbPath = env.QBG_DB;
   if (env.QBG_LOG_LEVEL) o.logLevel = env.QBG_LOG_LEVEL;
@@ -165,6 +173,16 @@ function validate(c: QbgConfig): QbgConfig {
   numberIn('reconcile.backoffBaseSeconds', c.reconcile.backoffBaseSeconds, 0.01, 3600);
   numberIn('reconcile.backoffMaxSeconds', c.reconcile.backoffMaxSeconds, c.reconcile.backoffBaseSeconds, 86400);
   numberIn('nics.filterChangeHoldSeconds', c.nics.filterChangeHoldSeconds, 0, 3600);
+  if (c.listen.insecureNoAuth !== undefined && typeof c.listen.insecureNoAuth !== 'boolean') {
+    throw qbgError('QBG_ERR_CONFIG', 'listen.insecureNoAuth', `must be true or false, got ${JSON.stringify(c.listen.insecureNoAuth)}`);
+  }
+  const { ratePerSecond, rateBurst } = c.limits;
+  if (typeof ratePerSecond !== 'number' || !Number.isFinite(ratePerSecond) || ratePerSecond < 0) {
+    throw qbgError('QBG_ERR_CONFIG', 'limits.ratePerSecond', `must be a number ≥ 0 (0 = no limit), got ${JSON.stringify(ratePerSecond)}`);
+  }
+  if (ratePerSecond > 0 && (!Number.isInteger(rateBurst) || rateBurst < 1)) {
+    throw qbgError('QBG_ERR_CONFIG', 'limits.rateBurst', `must be an integer ≥ 1, got ${JSON.stringify(rateBurst)}`);
+  }
   for (const r of c.remotes) {
     if (!isObject(r) || typeof r.name !== 'string' || typeof r.url !== 'string') {
       throw qbgError('QBG_ERR_CONFIG', 'remotes', 'each remote needs a name and a url');

@@ -2,7 +2,7 @@
 // (`config: { role: 'monitor' }`); a route without one is refused for everybody (fail closed), and a test walks
 // every registered route to prove it.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { qbgError } from '../domain/errors.js';
+import { fieldError, qbgError } from '../domain/errors.js';
 
 export const ROLES = ['monitor', 'hook', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -21,6 +21,9 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Least role that may call this route; 'public' for health probes and docs. */
     role?: RouteRole;
+    /** The route takes the token as `?token=` too: only for a stream a browser opens with EventSource, which
+     *  cannot send headers. Everywhere else a token in the URL is refused (URLs end up in logs and history). */
+    urlToken?: boolean;
   }
   interface FastifyRequest {
     role?: Role;
@@ -39,17 +42,27 @@ export function roleForToken(tokens: TokenConfig, token: string | undefined): Ro
   return undefined;
 }
 
-export function tokenFrom(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (h?.startsWith('Bearer ')) return h.slice(7).trim();
-  // EventSource cannot send headers: the web page passes the token as a query parameter on /events only.
+// RFC 9110 §11.1: the auth scheme is case-insensitive ("bearer x", "BEARER x"); one or more spaces follow it.
+const BEARER = /^bearer +(\S.*)$/i;
+
+/** The token in the URL, if any: `?token=` (the first one when repeated). */
+export function urlTokenOf(req: FastifyRequest): string | undefined {
   const q = (req.query as Record<string, unknown> | undefined)?.token;
-  return typeof q === 'string' ? q : undefined;
+  const v = Array.isArray(q) ? q[0] : q;
+  return typeof v === 'string' ? v : undefined;
+}
+
+/** The caller's token: the Authorization header, or `?token=` on a route that takes one (see `urlToken`). */
+export function tokenFrom(req: FastifyRequest): string | undefined {
+  const m = BEARER.exec(req.headers.authorization ?? '');
+  if (m) return m[1].trim();
+  return req.routeOptions.config?.urlToken === true ? urlTokenOf(req) : undefined;
 }
 
 /**
- * With no tokens configured qbg trusts its caller (it then listens on loopback / a root-only unix socket by
- * default) and treats everybody as admin. With tokens configured every non-public route needs one.
+ * With no tokens configured qbg trusts its caller and treats everybody as admin: it then listens only on loopback and
+ * the root-only unix socket (src/service/listen-access.ts refuses anything else). With tokens configured every
+ * non-public route needs one.
  */
 export function registerAuth(app: FastifyInstance, tokens: TokenConfig): void {
   const open = tokens.admin.length + tokens.hook.length + tokens.monitor.length === 0;
@@ -58,6 +71,8 @@ export function registerAuth(app: FastifyInstance, tokens: TokenConfig): void {
     if (req.routeOptions.url === undefined) return; // 404: let fastify answer
     if (needed === PUBLIC) return;
     if (needed === undefined) throw qbgError('QBG_ERR_FORBIDDEN', 'anyone', `${req.method} ${req.routeOptions.url}`, 'a declared role');
+    // refused in the open mode too: a client that puts its token in URLs must learn it before tokens are set
+    if (req.routeOptions.config?.urlToken !== true && urlTokenOf(req) !== undefined) throw fieldError('token', 'QBG_ERR_TOKEN_IN_URL');
     const role: Role | undefined = open ? 'admin' : roleForToken(tokens, tokenFrom(req));
     if (!role) throw qbgError('QBG_ERR_UNAUTHORIZED');
     if (!GRANTS[role].includes(needed)) throw qbgError('QBG_ERR_FORBIDDEN', role, `${req.method} ${req.routeOptions.url}`, needed);

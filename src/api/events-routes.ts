@@ -109,7 +109,7 @@ export function eventsRoutes(deps: EventsRouteDeps): FastifyPluginAsync {
     app.get(
       '/events',
       {
-        config: { role: 'monitor' },
+        config: { role: 'monitor', urlToken: true }, // EventSource cannot send headers
         schema: {
           tags: ['events'],
           summary: 'Server-sent events: NIC transitions (id = history seq, resumable with Last-Event-ID) and notices',

@@ -1,61 +1,32 @@
-// A request rate per caller: one token bucket per bearer token (or, for a caller without a token, per IP
-// address). A hook fires a handful of calls per VM start, so a sane limit never bites it; a runaway script or a
-// loop in an orchestrator gets 429 QBG_ERR_RATE_LIMIT with Retry-After instead of queueing work on lldpad.
-// Public routes (health probes, docs) are not counted: a prober must never be told the service is unhealthy.
-import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { qbgError } from '../domain/errors.js';
+// A request rate per caller, kept by @fastify/rate-limit: one counter per bearer token (or, for a caller without a
+// token, per IP address). A hook fires a handful of calls per VM start, so a sane limit never bites it; a runaway
+// script or a loop in an orchestrator gets 429 QBG_ERR_RATE_LIMIT with Retry-After instead of queueing work on
+// lldpad. Public routes (health probes, docs) are not counted: a prober must never be told the service is unhealthy.
+//
+// The library counts in fixed windows, not a token bucket: qbg's two knobs map onto it as `burst` requests per
+// window of burst / perSecond seconds, the same sustained rate and the same burst after an idle spell. A caller
+// may get up to 2 × burst through around a window's end; a limit against runaways, not a meter, can live with that.
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import fastifyRateLimit from '@fastify/rate-limit';
+import { fieldError, qbgError } from '../domain/errors.js';
 import { tokenFrom } from './auth.js';
 
 export interface RateLimitOptions {
-  /** sustained requests per second per caller (refill rate), > 0 */
+  /** sustained requests per second per caller, > 0 */
   perSecond: number;
-  /** bucket size: requests a caller may make at once after being idle, integer ≥ 1 */
+  /** requests a caller may make at once after being idle, integer ≥ 1 */
   burst: number;
-  /** buckets kept; the least recently used is forgotten beyond this (bounds memory against rotating tokens) */
+  /** callers remembered (least recently used forgotten beyond this: bounds memory against rotating tokens) */
   maxCallers?: number;
-  /** milliseconds clock, for tests */
-  now?: () => number;
 }
 
 export const RATE_LIMIT_DEFAULT_MAX_CALLERS = 10_000;
 
-/** Token buckets keyed by caller, least recently used first (Map keeps insertion order). */
-export class TokenBuckets {
-  private readonly buckets = new Map<string, { tokens: number; at: number }>();
-  constructor(
-    readonly perSecond: number,
-    readonly burst: number,
-    readonly maxCallers = RATE_LIMIT_DEFAULT_MAX_CALLERS,
-  ) {
-    if (!Number.isFinite(perSecond) || perSecond <= 0) throw qbgError('QBG_ERR_CONFIG', 'rateLimit.perSecond', `must be a number > 0, got ${perSecond}`);
-    if (!Number.isInteger(burst) || burst < 1) throw qbgError('QBG_ERR_CONFIG', 'rateLimit.burst', `must be an integer ≥ 1, got ${burst}`);
-    if (!Number.isInteger(maxCallers) || maxCallers < 1) throw qbgError('QBG_ERR_CONFIG', 'rateLimit.maxCallers', `must be an integer ≥ 1, got ${maxCallers}`);
-  }
-
-  /** Take one token for `key` at time `now` (ms). Refused: how long until the next token. */
-  take(key: string, now: number): { ok: true } | { ok: false; retryAfterMs: number } {
-    const prev = this.buckets.get(key);
-    // a clock that steps back (NTP) must not mint tokens: elapsed is never negative
-    const elapsed = prev ? Math.max(0, now - prev.at) : 0;
-    const tokens = prev ? Math.min(this.burst, prev.tokens + (elapsed * this.perSecond) / 1000) : this.burst;
-    const at = prev ? Math.max(prev.at, now) : now;
-    this.buckets.delete(key); // re-insert: most recently used last
-    if (tokens >= 1) {
-      this.buckets.set(key, { tokens: tokens - 1, at });
-      this.evict();
-      return { ok: true };
-    }
-    this.buckets.set(key, { tokens, at });
-    return { ok: false, retryAfterMs: Math.ceil(((1 - tokens) * 1000) / this.perSecond) };
-  }
-
-  get size(): number {
-    return this.buckets.size;
-  }
-
-  private evict(): void {
-    while (this.buckets.size > this.maxCallers) this.buckets.delete(this.buckets.keys().next().value!);
-  }
+/** The library's window for qbg's knobs: `max` requests per `timeWindowMs`. */
+export function rateLimitWindow(perSecond: number, burst: number): { max: number; timeWindowMs: number } {
+  if (!Number.isFinite(perSecond) || perSecond <= 0) throw qbgError('QBG_ERR_CONFIG', 'limits.ratePerSecond', `must be a number > 0 (0 turns the limit off), got ${perSecond}`);
+  if (!Number.isInteger(burst) || burst < 1) throw qbgError('QBG_ERR_CONFIG', 'limits.rateBurst', `must be an integer ≥ 1, got ${burst}`);
+  return { max: burst, timeWindowMs: Math.max(1, Math.ceil((burst * 1000) / perSecond)) };
 }
 
 /** Who is asking: the bearer token when there is one, else the peer address. */
@@ -65,23 +36,24 @@ export function callerKey(req: FastifyRequest): string {
 }
 
 /**
- * The limiter as a fastify plugin for buildServer({ routes: [rateLimit({ perSecond, burst }), ...] }). It is not
- * encapsulated (skip-override), so its onRequest hook covers every route of the server; it runs after the auth
- * hook, so only callers with a valid token (or any caller when no tokens are configured) are counted.
+ * Install the limiter on every route registered after this call. Its hooks are route-level onRequest hooks, which
+ * fastify runs after the server's own (the auth check): a request with an unknown token gets 401 and is not counted.
  */
-export function rateLimit(opts: RateLimitOptions): FastifyPluginAsync {
-  const buckets = new TokenBuckets(opts.perSecond, opts.burst, opts.maxCallers);
-  const now = opts.now ?? Date.now;
-  const plugin: FastifyPluginAsync = async (app) => {
-    app.addHook('onRequest', async (req, reply) => {
-      if (req.routeOptions.url === undefined || req.routeOptions.config?.role === 'public') return;
-      const r = buckets.take(callerKey(req), now());
-      if (!r.ok) {
-        reply.header('retry-after', String(Math.max(1, Math.ceil(r.retryAfterMs / 1000))));
-        throw qbgError('QBG_ERR_RATE_LIMIT', opts.perSecond);
-      }
-    });
-  };
-  (plugin as unknown as Record<symbol, boolean>)[Symbol.for('skip-override')] = true;
-  return plugin;
+export async function registerRateLimit(app: FastifyInstance, opts: RateLimitOptions): Promise<void> {
+  const maxCallers = opts.maxCallers ?? RATE_LIMIT_DEFAULT_MAX_CALLERS;
+  if (!Number.isInteger(maxCallers) || maxCallers < 1) throw qbgError('QBG_ERR_CONFIG', 'rateLimit.maxCallers', `must be an integer ≥ 1, got ${maxCallers}`);
+  const { max, timeWindowMs } = rateLimitWindow(opts.perSecond, opts.burst);
+  await app.register(fastifyRateLimit, {
+    max,
+    timeWindow: timeWindowMs,
+    cache: maxCallers,
+    keyGenerator: callerKey,
+    allowList: (req) => req.routeOptions.config?.role === 'public',
+    errorResponseBuilder: (req, ctx) => {
+      // field: what the counter is keyed on, the caller's token or address
+      const byToken = tokenFrom(req) !== undefined;
+      const who = byToken ? 'this token' : `address ${req.ip}`;
+      return fieldError(byToken ? 'authorization' : 'ip', 'QBG_ERR_RATE_LIMIT', who, ctx.max, timeWindowMs / 1000, Math.ceil(ctx.ttl / 1000));
+    },
+  });
 }

@@ -10,6 +10,8 @@ import { isQbgError, qbgError, QbgError } from '../domain/errors.js';
 import { registerAuth, type TokenConfig } from './auth.js';
 import { clientErrorResponse, fromFastifyError, routeNotFound } from './framework-errors.js';
 import { maxHeaderSize } from 'node:http';
+import { loggerOptions } from './log-redact.js';
+import { registerRateLimit, type RateLimitOptions } from './rate-limit.js';
 
 export interface RegisteredRoute {
   method: string;
@@ -30,6 +32,8 @@ export interface ServerOptions {
   /** The service's logger (its level wins over logLevel); else one is made from logLevel. */
   logger?: FastifyBaseLogger;
   bodyLimit?: number;
+  /** Per-caller request rate (see rate-limit.ts); absent = no limit. */
+  rateLimit?: RateLimitOptions;
   /** Route groups to register, each a fastify plugin with its own dependencies already bound. */
   routes: Array<FastifyPluginAsync>;
 }
@@ -126,7 +130,7 @@ function finiteOnly(validate: ValidateFunction): ValidateFunction {
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? 1024 * 1024;
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: opts.logLevel === 'silent' ? false : { level: opts.logLevel ?? 'info' } }),
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: opts.logLevel === 'silent' ? false : loggerOptions(opts.logLevel ?? 'info') }),
     logController: new LevelledRequestLog(),
     bodyLimit,
     // the router answers bad percent-encoding (400) and path parameters over 100 characters (414) itself,
@@ -190,6 +194,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
   await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
   registerAuth(app, opts.tokens ?? { admin: [], hook: [], monitor: [] });
+  // after the auth hook (so only known callers are counted) and before the routes it must cover
+  if (opts.rateLimit) await registerRateLimit(app, opts.rateLimit);
 
   for (const plugin of opts.routes) await app.register(plugin);
   return app;

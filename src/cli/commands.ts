@@ -16,15 +16,19 @@ export interface CommandEntry {
 export const COMMANDS: CommandEntry[] = [
   {
     name: 'serve',
-    usage: 'serve [--config FILE]',
+    usage: 'serve [--config FILE] [--insecure-no-auth]',
     summary: 'run the qbg service (API, reconciler, lldpad configuration)',
-    help: `qbg serve [--config FILE]
+    help: `qbg serve [--config FILE] [--insecure-no-auth]
 
 Runs the service in the foreground. Configuration: FILE, else $QBG_CONFIG, else /etc/qbg/config.yaml if present,
-then environment overrides (QBG_HOST, QBG_PORT, QBG_SOCKET, QBG_DB, QBG_LOG_LEVEL, QBG_ADMIN_TOKENS,
-QBG_HOOK_TOKENS, QBG_MONITOR_TOKENS, QBG_LLDPAD_NETNS, QBG_LLDPAD_TRANSPORT, QBG_FLEET_URL, QBG_FLEET_HOST). Defaults need no setup: SQLite at
-/var/lib/qbg/qbg.db (root) or ~/.local/share/qbg/qbg.db, listening on 127.0.0.1:8021. Stops gracefully on
-SIGTERM/SIGINT.`,
+then environment overrides (QBG_HOST, QBG_PORT, QBG_SOCKET, QBG_INSECURE_NO_AUTH, QBG_DB, QBG_LOG_LEVEL,
+QBG_ADMIN_TOKENS, QBG_HOOK_TOKENS, QBG_MONITOR_TOKENS, QBG_LLDPAD_NETNS, QBG_LLDPAD_TRANSPORT, QBG_FLEET_URL,
+QBG_FLEET_HOST). Defaults need no setup: SQLite at /var/lib/qbg/qbg.db (root) or ~/.local/share/qbg/qbg.db,
+listening on 127.0.0.1:8021. Prints every address it listens on. Stops gracefully on SIGTERM/SIGINT.
+
+With no tokens configured every caller is admin, so qbg listens only on loopback and the root-only unix socket:
+a host that is not loopback is refused at start until tokens are set. --insecure-no-auth (listen.insecureNoAuth)
+lets a closed lab listen on the network without tokens anyway, with a warning.`,
     load: async () => (await import('./serve.js')).serveCommand,
   },
   {

@@ -5,8 +5,9 @@ import { parseArgs, flagString } from './args.js';
 import type { CliIo } from './io.js';
 
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
-  const p = parseArgs(args, { config: { value: true } });
+  const p = parseArgs(args, { config: { value: true }, 'insecure-no-auth': { value: false } });
   const config = loadConfig({ path: flagString(p, 'config') });
+  if (p.flags['insecure-no-auth'] === true) config.listen.insecureNoAuth = true;
   // Loopback and, for root (a hypervisor service), a root-only unix socket by default; listen.socket "" turns it off.
   if (config.listen.socket === undefined && process.getuid?.() === 0) config.listen.socket = DEFAULT_SOCKET_PATH;
   const service = await createService(config);
@@ -18,6 +19,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     throw e;
   }
   io.err(`qbg listening on ${addresses.join(', ')} (database ${config.dbPath})`);
+  for (const w of service.warnings) io.err(`qbg: WARNING: ${w}`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -113,7 +113,11 @@ export const ERRORS = {
   // --- access ---
   QBG_ERR_UNAUTHORIZED: { status: 401, template: 'missing or unknown token: send Authorization: Bearer <token>' },
   QBG_ERR_FORBIDDEN: { status: 403, template: 'role %s may not %s (needs %s)' },
-  QBG_ERR_RATE_LIMIT: { status: 429, template: 'too many requests for this token: limit %s per second' },
+  QBG_ERR_TOKEN_IN_URL: {
+    status: 400,
+    template: 'a token in the URL is accepted only on GET /events (URLs end up in logs and histories): send Authorization: Bearer <token>',
+  },
+  QBG_ERR_RATE_LIMIT: { status: 429, template: 'too many requests from %s: at most %s per %s s (limits.rateBurst, limits.ratePerSecond); retry in %s s' },
 
   // --- store / config / generic ---
   QBG_ERR_STORE: { status: 500, template: 'database error: %s' },

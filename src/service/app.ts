@@ -2,6 +2,7 @@
 // Nothing else in qbg constructs adapters; tests build the same service with a config of their own.
 import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { chmodSync, existsSync, mkdirSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
 import { qbgError } from '../domain/errors.js';
@@ -32,7 +33,7 @@ import { Reconciler } from './reconciler.js';
 import { MigrationService } from './migration.js';
 import { nicsRoutes } from '../api/nics-routes.js';
 import { uiRoutes } from '../api/ui-routes.js';
-import { rateLimit } from '../api/rate-limit.js';
+import { addressesOf, checkListenAccess, listenUrl, tokensConfigured } from './listen-access.js';
 import { WebhookDispatcher, parseWebhookTargets } from './webhooks.js';
 import { Vdp22Client } from '../lldpad/vdp22-client.js';
 import { NetlinkPortProfile, readLldpadPidFile } from '../lldpad/netlink-port.js';
@@ -53,8 +54,10 @@ export interface QbgService {
   metrics: QbgMetrics;
   /** Present when a fleet is configured (config.fleet): PostgreSQL shared by many hosts. */
   fleet?: Fleet;
-  /** Start background work (reconciler, drift checks) and listen; resolves with the address(es). */
+  /** Start background work (reconciler, drift checks) and listen; resolves with every address really bound. */
   start(): Promise<string[]>;
+  /** Said at start when access is wider than it should be (listen.insecureNoAuth); also logged at warn. */
+  warnings: string[];
   /** Graceful stop: stop accepting, finish or record in-flight work, close lldpad clients and the store. */
   stop(): Promise<void>;
 }
@@ -99,6 +102,8 @@ async function listenOnUnixSocket(app: FastifyInstance, path: string): Promise<S
 }
 
 export async function createService(config: QbgConfig, overrides: ServiceOverrides = {}): Promise<QbgService> {
+  // refuse an open admin on the network before anything is opened
+  const access = checkListenAccess(config, await addressesOf(config.listen.host));
   const log = createLogger(config.logLevel, overrides.logDestination);
   const db = openDatabase(config.dbPath);
   const bus = new TransitionBus();
@@ -181,19 +186,18 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     uiRoutes(),
   ];
 
-  // The rate limit is per bearer token: with no tokens configured (a loopback-only, single-admin setup) there is
-  // nobody to tell apart, so it is off.
-  const tokensConfigured = config.tokens.admin.length + config.tokens.hook.length + config.tokens.monitor.length > 0;
-  if (tokensConfigured && config.limits.ratePerSecond > 0) {
-    routes.unshift(rateLimit({ perSecond: config.limits.ratePerSecond, burst: Math.max(1, config.limits.rateBurst) }));
-  }
+  // The rate limit is per bearer token, or per address without one. In the open loopback mode (no tokens, only the
+  // host's own admin can call) there is nobody to tell apart, so it is off; a lab open to the network has it.
+  const limited = config.limits.ratePerSecond > 0 && (tokensConfigured(config) || access.warning !== undefined);
 
   const app = await buildServer({
     tokens: config.tokens,
     logger: log,
     bodyLimit: config.limits.bodyBytes,
+    rateLimit: limited ? { perSecond: config.limits.ratePerSecond, burst: config.limits.rateBurst } : undefined,
     routes,
   });
+  const warnings = access.warning ? [access.warning] : [];
 
   let socketServer: Server | undefined;
   return {
@@ -207,9 +211,20 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     bus,
     metrics,
     ...(fleet ? { fleet } : {}),
+    warnings,
     async start() {
-      const addresses: string[] = [];
-      addresses.push(await app.listen({ host: config.listen.host, port: config.listen.port }));
+      await app.listen({ host: config.listen.host, port: config.listen.port });
+      // what was really bound, every address of it (a name can stand for several); checked again, the resolver
+      // may have answered differently for the listen
+      const bound = app.addresses().filter((a): a is AddressInfo => typeof a !== 'string');
+      try {
+        checkListenAccess(config, bound.map((a) => a.address));
+      } catch (e) {
+        await app.close();
+        throw e;
+      }
+      for (const w of warnings) app.log.warn(w);
+      const addresses = bound.map(listenUrl);
       if (config.listen.socket) {
         try {
           socketServer = await listenOnUnixSocket(app, config.listen.socket);

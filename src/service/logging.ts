@@ -5,12 +5,13 @@
 import { pino, type DestinationStream, type Logger } from 'pino';
 import type { QbgEvent } from './transition-bus.js';
 import type { TransitionBus } from './transition-bus.js';
+import { loggerOptions } from '../api/log-redact.js';
 
 export type LogLevel = 'info' | 'warn' | 'error';
 
-/** pino JSON on stdout (or `destination`); 'silent' logs nothing. */
+/** pino JSON on stdout (or `destination`), tokens redacted from every line; 'silent' logs nothing. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
-  return destination ? pino({ level }, destination) : pino({ level });
+  return destination ? pino(loggerOptions(level), destination) : pino(loggerOptions(level));
 }
 
 /** NIC states an operator should hear about: lldpad or the bridge refused, no answer came, or a held VSI is gone. */

@@ -52,3 +52,19 @@ t.test('fleet: off by default; QBG_FLEET_URL turns it on with defaults; bad sett
   writeFileSync(f, 'fleet:\n  postgres: "postgres://x/y"\n  heartbeatSeconds: 0\n');
   t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /fleet\.heartbeatSeconds.*> 0/ });
 });
+
+t.test('listen.insecureNoAuth and the rate limit knobs are checked', async (t) => {
+  t.equal(loadConfig({ env: { QBG_INSECURE_NO_AUTH: '1' } }).listen.insecureNoAuth, true);
+  t.equal(loadConfig({ env: { QBG_INSECURE_NO_AUTH: 'false' } }).listen.insecureNoAuth, false);
+  t.equal(loadConfig({ env: {} }).listen.insecureNoAuth, undefined, 'off unless asked for');
+  t.throws(() => loadConfig({ env: { QBG_INSECURE_NO_AUTH: 'yes please' } }), { code: 'QBG_ERR_CONFIG', message: /QBG_INSECURE_NO_AUTH: must be 1, true, 0 or false/ });
+  const f = join(dir, 'limits.yaml');
+  writeFileSync(f, 'listen:\n  insecureNoAuth: "yes"\n');
+  t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /listen\.insecureNoAuth: must be true or false/ });
+  writeFileSync(f, 'limits:\n  ratePerSecond: -1\n');
+  t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /limits\.ratePerSecond: must be a number ≥ 0/ });
+  writeFileSync(f, 'limits:\n  rateBurst: 0.5\n');
+  t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /limits\.rateBurst: must be an integer ≥ 1/ });
+  writeFileSync(f, 'limits:\n  ratePerSecond: 0\n  rateBurst: 0\n');
+  t.equal(loadConfig({ path: f, env: {} }).limits.ratePerSecond, 0, 'off: the burst does not matter');
+});
