@@ -1,7 +1,7 @@
 // No token reaches a log line. Three layers, because each catches what the others cannot: pino's redact blanks the
 // Authorization header wherever a logged object carries headers; the request serializer logs the URL without its
-// `?token=` (the SSE stream takes one); and a last pass over every finished line blanks any `token=` left in free
-// text (fastify's own "Route GET:/x?token=… not found", an error message quoting a URL).
+// `?token=` (the SSE stream takes one, and a caller may put one on any URL before it is refused); and a last pass
+// over every finished line blanks any `token=` left in free text (an error message or a plugin's line quoting a URL).
 import type { FastifyRequest } from 'fastify';
 import type { LoggerOptions } from 'pino';
 
