@@ -89,7 +89,7 @@ function appendIndented(parent: XmlNode, make: (indent: string | undefined, step
   return { added: [node], beforeEnd: 0 };
 }
 
-/** Bring an existing <virtualport> up to `want`: add the type and missing attributes, keep everything else. */
+/** Bring an existing <virtualport> up to `want`: add the type and missing attributes, write numbers in decimal. */
 function completeVirtualport(vp: XmlNode, want: QbgParameters): boolean {
   let changed = false;
   if (attr(vp, 'type') === undefined) {
@@ -101,8 +101,10 @@ function completeVirtualport(vp: XmlNode, want: QbgParameters): boolean {
     params = element('parameters');
     appendIndented(vp, () => params!);
   }
+  // Written the way libvirt writes them back (decimal numbers, a canonical UUID): "0x123457" becomes "1193047",
+  // so the document qbg hands on reads the same as the one libvirt will store.
   for (const [name, value] of parameterAttributes(want)) {
-    if (attr(params, name) === undefined) {
+    if (attr(params, name) !== value) {
       setAttr(params, name, value);
       changed = true;
     }
