@@ -13,7 +13,7 @@ export interface HookNic {
   interfaceType?: string;
   /** The macvtap lower device (<source dev>) of a direct NIC: the station uplink lldpad runs VDP on. */
   uplink?: string;
-  /** First <vlan><tag id>; 0 (untagged) without one. */
+  /** The qbg metadata's vlan, else the first <vlan><tag id>, else 0 (untagged). */
   vlan: number;
   /** qbg profile (VSI type name) from the metadata, with its pinned version if any. */
   profile?: string;
@@ -50,7 +50,8 @@ export function readHookDomain(xml: string): HookDomain {
     const vp = virtualportOf(iface, `interface ${mac}`);
     const qbgPort = vp?.type === VIRTUALPORT_QBG ? vp : undefined;
     if (!ref && !qbgPort) continue;
-    const nic: HookNic = { mac, vlan: vlanOf(iface, mac) };
+    // a macvtap NIC in VEPA mode cannot carry a libvirt <vlan> (libvirt refuses it): qbg's metadata says it instead
+    const nic: HookNic = { mac, vlan: ref?.vlan ?? vlanOf(iface, mac) };
     const type = attr(iface, 'type');
     if (type !== undefined) nic.interfaceType = type;
     const source = firstChild(iface, 'source');

@@ -5,24 +5,27 @@
 //   <metadata>
 //     <qbg:nics xmlns:qbg="https://qbg.example/xmlns/1">
 //       <qbg:nic mac="52:54:00:12:34:56" profile="web-tier"/>
-//       <qbg:nic mac="52:54:00:12:34:57" profile="db-tier" version="3"/>
+//       <qbg:nic mac="52:54:00:12:34:57" profile="db-tier" version="3" vlan="300"/>
 //     </qbg:nics>
 //   </metadata>
 //
-// Matched by namespace URI, not prefix. version pins a typeIdVersion (default: the type's current version).
+// Matched by namespace URI, not prefix. version pins a typeIdVersion (default: the type's current version). vlan is
+// the VID the hooks announce for the NIC: libvirt refuses a <vlan> tag on a macvtap NIC in VEPA mode (only
+// passthrough, hostdev and Open vSwitch can tag), so for those NICs this is the one place the VLAN can be said.
 // NICs are matched by MAC, the one identity libvirt keeps stable for a NIC across redefinitions.
 import { QbgError } from '../domain/errors.js';
-import { parseMac, parseName, parseTypeIdVersion } from '../domain/identifiers.js';
+import { parseMac, parseName, parseTypeIdVersion, parseVlan } from '../domain/identifiers.js';
 import { attributes, childElements, firstChild, localName, namespaceOf, type XmlNode } from './xml-read.js';
 
 export const QBG_XMLNS = 'https://qbg.example/xmlns/1';
 
-const NIC_ATTRS = ['mac', 'profile', 'version'];
+const NIC_ATTRS = ['mac', 'profile', 'version', 'vlan'];
 
 export interface NicProfileRef {
   mac: string;
   profile: string;
   version?: number;
+  vlan?: number;
 }
 
 function shape(field: string, message: string): QbgError {
@@ -39,7 +42,7 @@ export function readQbgNics(domain: XmlNode): Map<string, NicProfileRef> {
     if (localName(nics) !== 'nics') throw shape('metadata', `unknown qbg metadata element <${localName(nics)}> (expected <nics>)`);
     for (const nic of childElements(nics)) {
       if (namespaceOf(nic, [domain, metadata, nics]) !== QBG_XMLNS || localName(nic) !== 'nic') {
-        throw shape('metadata.nics', `unexpected element in qbg nics: <${localName(nic)}> (expected <nic mac profile [version]>)`);
+        throw shape('metadata.nics', `unexpected element in qbg nics: <${localName(nic)}> (expected <nic mac profile [version] [vlan]>)`);
       }
       const a = attributes(nic);
       for (const k of Object.keys(a)) {
@@ -52,6 +55,7 @@ export function readQbgNics(domain: XmlNode): Map<string, NicProfileRef> {
       const mac = parseMac(a.mac, 'metadata.nic.mac');
       const ref: NicProfileRef = { mac, profile: parseName(a.profile, `metadata.nic[${mac}].profile`) };
       if (a.version !== undefined) ref.version = parseTypeIdVersion(a.version, `metadata.nic[${mac}].version`);
+      if (a.vlan !== undefined) ref.vlan = parseVlan(a.vlan, `metadata.nic[${mac}].vlan`);
       if (out.has(mac)) throw shape(`metadata.nic[${mac}]`, `qbg nic ${mac} is listed twice`);
       out.set(mac, ref);
     }
