@@ -54,6 +54,24 @@ export function flagString(p: ParsedArgs, name: string): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
+/** The flags of `names` that are missing or empty, as one usage error: "--mac is required", "--mac and --vlan are required". */
+export function requireFlags(p: ParsedArgs, names: readonly string[]): void {
+  const missing = names.filter((n) => {
+    const v = p.flags[n];
+    return v === undefined || v === '' || (Array.isArray(v) && v.length === 0);
+  });
+  if (missing.length === 0) return;
+  const list = missing.map((n) => `--${n}`);
+  const text = list.length === 1 ? list[0] : `${list.slice(0, -1).join(', ')} and ${list[list.length - 1]}`;
+  throw new UsageError(`${text} ${list.length === 1 ? 'is' : 'are'} required`);
+}
+
+/** One flag's value, which must be given. */
+export function requiredFlag(p: ParsedArgs, name: string): string {
+  requireFlags(p, [name]);
+  return flagString(p, name) ?? '';
+}
+
 export function flagList(p: ParsedArgs, name: string): string[] {
   const v = p.flags[name];
   return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];

@@ -1,6 +1,6 @@
 // What every `qbg` subcommand gets: where to print, whether a program is reading (--json), and how to reach the
 // running service. Subcommands talk to qbg over HTTP so the same roles and validation apply as for the API.
-import { QbgError, qbgError, type ErrorCode } from '../domain/errors.js';
+import { ERRORS, QbgError, qbgError, type ErrorCode } from '../domain/errors.js';
 
 export interface CliIo {
   out(s: string): void;
@@ -41,21 +41,36 @@ export async function callApi<T = unknown>(
   try {
     res = await io.fetch(new URL(path, io.baseUrl), { method, headers, body: payload });
   } catch (e) {
-    throw new QbgError('QBG_ERR_INTERNAL', `cannot reach qbg at ${io.baseUrl} (${(e as Error).cause ?? (e as Error).message}); is "qbg serve" running?`);
+    // not qbg's error (nothing answered): say where the CLI looked and why it failed, not "500 internal"
+    throw qbgError('QBG_ERR_SERVICE_UNREACHABLE', io.baseUrl, fetchCause(e));
   }
   const text = await res.text();
   if (!res.ok) {
-    let parsed: { code?: string; error?: string; message?: string; field?: string } = {};
+    let parsed: { code?: string; error?: string; message?: string; field?: string; details?: Record<string, unknown> } = {};
     try {
       parsed = JSON.parse(text);
     } catch {
-      /* not JSON: use the text */
+      /* not JSON: not qbg's answer */
     }
-    const code = (parsed.code && parsed.code.startsWith('QBG_ERR_') ? parsed.code : 'QBG_ERR_INTERNAL') as ErrorCode;
-    throw new QbgError(code, parsed.error ?? parsed.message ?? (text || `HTTP ${res.status}`), { field: parsed.field });
+    if (!(typeof parsed.code === 'string' && parsed.code.startsWith('QBG_ERR_'))) {
+      // something else answers at that URL (another service, a proxy's error page)
+      throw qbgError('QBG_ERR_SERVICE_UNREACHABLE', io.baseUrl, `HTTP ${res.status} that is not a qbg answer: ${text.slice(0, 120) || '(empty)'}`);
+    }
+    // a code this CLI does not know (a newer qbg): keep its words, with the code in front
+    const known = Object.hasOwn(ERRORS, parsed.code);
+    const message = parsed.error ?? parsed.message ?? `HTTP ${res.status}`;
+    throw new QbgError(known ? (parsed.code as ErrorCode) : 'QBG_ERR_BAD_REQUEST', known ? message : `${parsed.code}: ${message}`, { field: parsed.field, details: parsed.details });
   }
   if (opts.raw) return text as T;
   return (text ? JSON.parse(text) : undefined) as T;
+}
+
+/** Why fetch failed, in the system's words ("connect ECONNREFUSED 127.0.0.1:8021"), not undici's "fetch failed". */
+function fetchCause(e: unknown): string {
+  const cause = (e as { cause?: unknown }).cause as (Error & { code?: string; errors?: Error[] }) | undefined;
+  if (!cause) return (e as Error).message;
+  // connecting to "localhost" tries ::1 and 127.0.0.1: node reports both in an AggregateError with no message
+  return cause.message || cause.errors?.map((x) => x.message).join('; ') || cause.code || String(cause);
 }
 
 export function printJsonOr(io: CliIo, value: unknown, human: () => string): void {

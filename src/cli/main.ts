@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { isQbgError } from '../domain/errors.js';
 import { DEFAULT_PORT } from '../config.js';
 import { UsageError, type CliIo } from './io.js';
+import { escapeControls } from '../domain/printable.js';
 import { COMMANDS } from './commands.js';
 
 const GLOBAL_HELP = `qbg — IEEE 802.1Qbg (VEPA/VDP) management service
@@ -22,6 +23,14 @@ Global options:
   --version        print the version
 
 Exit codes: 0 success, 1 failed (the message names the field and the allowed range), 2 usage error.`;
+
+/**
+ * Terminal output: control characters and lone surrogates as visible \u escapes. Tab, newline and CRLF stay (tables,
+ * multi-line descriptions, XML from a CRLF file); inside JSON these escapes are still valid JSON.
+ */
+export function terminalSafe(s: string): string {
+  return escapeControls(s, { multiLine: true, crlf: true });
+}
 
 /** Split global options out of argv, wherever they stand. */
 function takeGlobals(argv: string[]) {
@@ -62,38 +71,46 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export async function main(argv: string[], io?: Partial<CliIo>): Promise<number> {
+export async function main(argv: string[], baseIo?: Partial<CliIo>): Promise<number> {
   const write = (s: string) => process.stdout.write(s.endsWith('\n') ? s : s + '\n');
   const writeErr = (s: string) => process.stderr.write(s.endsWith('\n') ? s : s + '\n');
+  // Everything printed goes through terminalSafe: text stored before control characters were refused (or echoed
+  // back in an error) must not drive the terminal.
+  const io: Partial<CliIo> = {
+    ...baseIo,
+    out: ((o) => (s: string) => o(terminalSafe(s)))(baseIo?.out ?? write),
+    err: ((o) => (s: string) => o(terminalSafe(s)))(baseIo?.err ?? writeErr),
+  };
   let json = false;
-  const err = io?.err ?? writeErr;
+  const out = io.out!;
+  const err = io.err!;
   try {
     const { g, rest } = takeGlobals(argv);
     json = g.json;
     if (g.version) {
-      (io?.out ?? write)(json ? JSON.stringify({ version: version() }) : version());
+      out(json ? JSON.stringify({ version: version() }) : version());
       return 0;
     }
     const [name, ...args] = rest;
     const cmd = COMMANDS.find((c) => c.name === name);
     if (!name || (g.help && !cmd)) {
-      (io?.out ?? write)(GLOBAL_HELP);
+      out(GLOBAL_HELP);
       return name || g.help ? 0 : 2;
     }
     if (!cmd) throw new UsageError(`unknown command "${name}" (commands: ${COMMANDS.map((c) => c.name).join(', ')})`);
     if (g.help) {
-      (io?.out ?? write)(cmd.help);
+      out(cmd.help);
       return 0;
     }
     const full: CliIo = {
-      out: write,
-      err: writeErr,
       fetch: globalThis.fetch,
       readStdin,
       ...io,
+      out,
+      err,
       json,
-      baseUrl: g.url ?? io?.baseUrl ?? `http://127.0.0.1:${DEFAULT_PORT}`,
-      token: g.token ?? io?.token,
+      baseUrl: g.url ?? io.baseUrl ?? `http://127.0.0.1:${DEFAULT_PORT}`,
+      token: g.token ?? io.token,
     };
     const run = await cmd.load();
     return await run(args, full);
@@ -103,13 +120,22 @@ export async function main(argv: string[], io?: Partial<CliIo>): Promise<number>
       return 2;
     }
     if (isQbgError(e)) {
-      if (json) (io?.out ?? write)(JSON.stringify(e.toJSON()));
+      if (json) out(JSON.stringify(e.toJSON()));
       err(`qbg: ${e.field ? `${e.field}: ` : ''}${e.message} [${e.code}]`);
+      // a profile import lists every problem it found; the first is the line above
+      if (!json) for (const p of alsoProblems(e)) err(`  also: ${p}`);
       return 1;
     }
     err(`qbg: ${(e as Error).message}`);
     return 1;
   }
+}
+
+/** The problems after the first in an error's details.errors (profile files): "file:line: message". */
+function alsoProblems(e: { details?: Record<string, unknown> }): string[] {
+  const list = e.details?.errors;
+  if (!Array.isArray(list)) return [];
+  return list.slice(1).map((p: { file?: string; line?: number; message?: string }) => `${p.file ?? ''}${p.line ? `:${p.line}` : ''}: ${p.message ?? ''}`);
 }
 
 // Run when executed as the `qbg` binary (not when imported by tests).
@@ -121,7 +147,7 @@ if (/(?:^|[/\\])(?:main\.(?:ts|js)|qbg)$/.test(invoked)) {
       if (code >= 0) process.exitCode = code;
     },
     (e) => {
-      process.stderr.write(`qbg: ${(e as Error).stack ?? e}\n`);
+      process.stderr.write(terminalSafe(`qbg: ${(e as Error).stack ?? e}\n`));
       process.exitCode = 1;
     },
   );

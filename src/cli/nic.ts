@@ -9,7 +9,7 @@
 // Exit codes: 0 done, 1 refused (by qbg, lldpad or the bridge: the message says which), 2 usage.
 import { isQbgError } from '../domain/errors.js';
 import type { Nic, NicHistoryEntry } from '../domain/nic.js';
-import { flagString, parseArgs, type FlagSpec, numberOrText } from './args.js';
+import { flagString, parseArgs, requireFlags, type FlagSpec, numberOrText } from './args.js';
 import { callApi, printJsonOr, table, UsageError, type CliIo } from './io.js';
 
 export const NIC_HELP = `qbg nic list [--vm UUID] [--uplink IF] [--state STATE] [--type NAME] [--limit 1-1000] [--after CURSOR] [--json]
@@ -104,6 +104,8 @@ export async function nicCommand(args: string[], baseIo: CliIo): Promise<number>
       }
       case 'associate': {
         if (p.positionals.length) throw new UsageError(`qbg nic associate takes flags only, got ${p.positionals.join(' ')}`);
+        // said in the CLI's words (--mac), not the API's ("body mac"), and as a usage error: nothing was asked
+        requireFlags(p, ['vm', 'mac', 'uplink', 'type', 'vlan']);
         const body: Record<string, unknown> = {};
         for (const [flag, field, numeric] of [
           ['vm', 'vmUuid', false],

@@ -6,11 +6,10 @@
 //   qbg profile rm NAME                           delete it with all versions
 //   qbg profile import DIR|FILE                   profile files, all or nothing
 //   qbg profile export DIR [--all-versions] [--format yaml|json]
-import { isQbgError } from '../domain/errors.js';
 import { formatVlanRanges, specToProfile, type VsiTypeVersion } from '../domain/vsi-type.js';
-import { parseProfileSource, parseProfileSources, readProfileSources, writeProfiles, type ProfileProblem } from '../vtdb/profile-files.js';
+import { parseProfileSource, parseProfileSources, readProfileSources, writeProfiles } from '../vtdb/profile-files.js';
 import type { ImportOutcome } from '../vtdb/type-service.js';
-import { flagString, parseArgs, type FlagSpec, type ParsedArgs, numberOrText } from './args.js';
+import { flagString, parseArgs, requireFlags, type FlagSpec, type ParsedArgs, numberOrText } from './args.js';
 import { callApi, printJsonOr, table, UsageError, type CliIo } from './io.js';
 
 export const PROFILE_HELP = `qbg profile list [--json]
@@ -106,16 +105,8 @@ function need(name: string | undefined, what: string): string {
 }
 
 /** Local check of profile files before sending (the server checks again): every problem, with file and line. */
-function validateLocally(io: CliIo, sources: Parameters<typeof parseProfileSources>[0]): void {
-  try {
-    parseProfileSources(sources);
-  } catch (e) {
-    if (isQbgError(e) && !io.json) {
-      const problems = (e.details?.errors as ProfileProblem[] | undefined) ?? [];
-      for (const p of problems.slice(1)) io.err(`  also: ${p.file}${p.line ? `:${p.line}` : ''}: ${p.message}`);
-    }
-    throw e;
-  }
+function validateLocally(sources: Parameters<typeof parseProfileSources>[0]): void {
+  parseProfileSources(sources); // throws one error listing them all (main prints each)
 }
 
 export async function profileCommand(args: string[], baseIo: CliIo): Promise<number> {
@@ -166,8 +157,10 @@ export async function profileCommand(args: string[], baseIo: CliIo): Promise<num
         const [src] = await readProfileSources(file);
         body = specToProfile(parseProfileSource(src).spec);
       } else {
+        if (flagString(p, 'name') === undefined) throw new UsageError('qbg profile add needs --file FILE or --name NAME with the type flags');
+        requireFlags(p, ['type-id', 'type-version']);
+        if (flagString(p, 'manager-id') === undefined && flagString(p, 'manager-id2') === undefined) throw new UsageError('--manager-id or --manager-id2 is required');
         body = bodyFromFlags(p);
-        if (body.name === undefined) throw new UsageError('qbg profile add needs --file FILE or --name NAME with the type flags');
       }
       const v = await callApi<VsiTypeVersion>(io, 'POST', '/types', body);
       printJsonOr(io, v, () => `created VSI type ${v.name} version ${v.typeIdVersion}\n${describe(v)}`);
@@ -198,7 +191,7 @@ export async function profileCommand(args: string[], baseIo: CliIo): Promise<num
       const path = p.positionals[0];
       if (!path) throw new UsageError('qbg profile import needs a DIR or FILE');
       const files = await readProfileSources(path);
-      validateLocally(io, files);
+      validateLocally(files);
       const r = await callApi<{ imported: ImportOutcome[] }>(io, 'POST', '/types/import', { files });
       printJsonOr(io, r, () => {
         const n = (a: ImportOutcome['action']) => r.imported.filter((i) => i.action === a).length;

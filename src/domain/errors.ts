@@ -35,7 +35,7 @@ export const ERRORS = {
   QBG_ERR_BAD_REQUEST: { status: 400, template: '%s' },
   QBG_ERR_CONTROL_CHAR: {
     status: 400,
-    template: '%s must not contain control characters (NUL, ESC, C0, DEL, C1 or a lone surrogate): %s at position %s',
+    template: '%s must not contain control characters (C0 such as NUL or ESC, DEL, C1, a lone surrogate): %s at index %s',
   },
 
   // --- HTTP: what fastify and node refuse before a route runs (mapped in src/api/framework-errors.ts) ---
@@ -125,6 +125,8 @@ export const ERRORS = {
   QBG_ERR_CONFIG: { status: 500, template: 'configuration %s: %s' },
   QBG_ERR_NOT_FOUND: { status: 404, template: '%s not found' },
   QBG_ERR_INTERNAL: { status: 500, template: 'internal error: %s' },
+  // the CLI's and hooks' side: no qbg answered at the URL they were given
+  QBG_ERR_SERVICE_UNREACHABLE: { status: 503, template: 'cannot reach qbg at %s: %s' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorCode = keyof typeof ERRORS;

@@ -1,5 +1,6 @@
 // The VSI type as a network admin thinks of it, and the one validation of it used by API, CLI and profile files.
-import { fieldError, qbgError } from './errors.js';
+import { checkPrintable } from './printable.js';
+import { fieldError, isQbgError, qbgError, type QbgError } from './errors.js';
 import {
   managerId2ToByte,
   parseGroupId,
@@ -129,61 +130,99 @@ export function vlanAllowed(spec: Pick<VsiTypeSpec, 'allowedVlans'>, vlan: numbe
  * Unknown fields are refused so a typo ("typeid") never silently becomes a default.
  */
 export function parseVsiTypeSpec(input: unknown): VsiTypeSpec {
+  const { spec, problems } = checkVsiTypeSpec(input);
+  if (!spec) throw problems[0];
+  return spec;
+}
+
+/**
+ * The same validation, collecting every problem instead of stopping at the first (a profile file lists them all):
+ * each field is checked on its own, and a rule across fields only when the fields it reads are valid.
+ */
+export function checkVsiTypeSpec(input: unknown): { spec?: VsiTypeSpec; problems: QbgError[] } {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
-    throw qbgError('QBG_ERR_BAD_REQUEST', 'a VSI type must be an object with name, typeId, typeIdVersion, managerId…');
+    return { problems: [qbgError('QBG_ERR_BAD_REQUEST', 'a VSI type must be an object with name, typeId, typeIdVersion, managerId…')] };
   }
   const o = input as Record<string, unknown>;
+  const problems: QbgError[] = [];
+  /** fn's value, or undefined with its error recorded */
+  const check = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      if (!isQbgError(e)) throw e;
+      problems.push(e);
+      return undefined;
+    }
+  };
   for (const key of Object.keys(o)) {
     if (!(SPEC_FIELDS as readonly string[]).includes(key)) {
-      throw fieldError(key, 'QBG_ERR_UNKNOWN_FIELD', key, SPEC_FIELDS.join(', '));
+      problems.push(fieldError(key, 'QBG_ERR_UNKNOWN_FIELD', key, SPEC_FIELDS.join(', ')));
     }
   }
+  const given = (f: string) => o[f] !== undefined && o[f] !== null;
   for (const required of ['name', 'typeId', 'typeIdVersion'] as const) {
-    if (o[required] === undefined || o[required] === null) throw fieldError(required, 'QBG_ERR_FIELD_REQUIRED', required);
+    if (!given(required)) problems.push(fieldError(required, 'QBG_ERR_FIELD_REQUIRED', required));
   }
   if (o.managerId === undefined && o.managerId2 === undefined) {
-    throw fieldError('managerId', 'QBG_ERR_FIELD_REQUIRED', 'managerId (0–255) or managerId2 (16 bytes)');
+    problems.push(fieldError('managerId', 'QBG_ERR_FIELD_REQUIRED', 'managerId (0–255) or managerId2 (16 bytes)'));
   }
-  const name = parseName(o.name, 'name');
-  const description = o.description === undefined ? '' : o.description;
-  if (typeof description !== 'string') throw fieldError('description', 'QBG_ERR_FIELD_TYPE', 'description', 'a string', description);
-  if (description.length > 500) throw fieldError('description', 'QBG_ERR_STRING_LENGTH', 'description', 500, description.length);
+  const name = given('name') ? check(() => parseName(o.name, 'name')) : undefined;
+  const description = check(() => {
+    const d = o.description === undefined ? '' : o.description;
+    if (typeof d !== 'string') throw fieldError('description', 'QBG_ERR_FIELD_TYPE', 'description', 'a string', d);
+    if (d.length > 500) throw fieldError('description', 'QBG_ERR_STRING_LENGTH', 'description', 500, d.length);
+    // printed to terminals and pages: a description may span lines, nothing else
+    return checkPrintable('description', d, { multiLine: true });
+  });
 
-  let managerId = o.managerId === undefined ? undefined : parseManagerId(o.managerId, 'managerId');
-  const managerId2 = o.managerId2 === undefined ? parseManagerId2(managerId!, 'managerId') : parseManagerId2(o.managerId2);
-  if (managerId !== undefined && managerId2ToByte(managerId2) !== managerId) {
-    throw fieldError(
-      'managerId2',
-      'QBG_ERR_BAD_REQUEST',
-      `managerId ${managerId} and managerId2 ${managerId2} disagree: give one, or a managerId2 whose value is managerId`,
+  let managerId = o.managerId === undefined ? undefined : check(() => parseManagerId(o.managerId, 'managerId'));
+  const managerIdOk = o.managerId === undefined || managerId !== undefined;
+  const managerId2 =
+    o.managerId2 !== undefined
+      ? check(() => parseManagerId2(o.managerId2))
+      : managerId !== undefined
+        ? parseManagerId2(managerId, 'managerId')
+        : undefined;
+  if (managerId !== undefined && managerId2 !== undefined && managerId2ToByte(managerId2) !== managerId) {
+    problems.push(
+      fieldError(
+        'managerId2',
+        'QBG_ERR_BAD_REQUEST',
+        `managerId ${managerId} and managerId2 ${managerId2} disagree: give one, or a managerId2 whose value is managerId`,
+      ),
     );
   }
-  managerId ??= managerId2ToByte(managerId2);
+  if (managerIdOk && managerId2 !== undefined) managerId ??= managerId2ToByte(managerId2);
 
   const filterFormat = o.filterFormat === undefined ? 'vlan-mac' : o.filterFormat;
-  if (!(FILTER_FORMATS as readonly unknown[]).includes(filterFormat)) {
-    throw fieldError('filterFormat', 'QBG_ERR_FILTER_FORMAT', filterFormat);
-  }
-  const groupId = o.groupId === undefined ? undefined : parseGroupId(o.groupId);
+  const filterOk = (FILTER_FORMATS as readonly unknown[]).includes(filterFormat);
+  if (!filterOk) problems.push(fieldError('filterFormat', 'QBG_ERR_FILTER_FORMAT', filterFormat));
+  const groupId = o.groupId === undefined ? undefined : check(() => parseGroupId(o.groupId));
   const grouped = GROUP_FILTER_FORMATS.includes(filterFormat as FilterFormat);
-  if (grouped && groupId === undefined) {
-    throw fieldError('groupId', 'QBG_ERR_FIELD_REQUIRED', `groupId (1–4294967295, with filterFormat ${String(filterFormat)})`);
+  if (filterOk && grouped && o.groupId === undefined) {
+    problems.push(fieldError('groupId', 'QBG_ERR_FIELD_REQUIRED', `groupId (1–4294967295, with filterFormat ${String(filterFormat)})`));
   }
-  if (!grouped && groupId !== undefined) {
-    throw fieldError('groupId', 'QBG_ERR_BAD_REQUEST', 'groupId is only allowed with filterFormat vlan-group or vlan-mac-group');
+  if (filterOk && !grouped && o.groupId !== undefined) {
+    problems.push(fieldError('groupId', 'QBG_ERR_BAD_REQUEST', 'groupId is only allowed with filterFormat vlan-group or vlan-mac-group'));
   }
+  const typeId = given('typeId') ? check(() => parseTypeId(o.typeId)) : undefined;
+  const typeIdVersion = given('typeIdVersion') ? check(() => parseTypeIdVersion(o.typeIdVersion)) : undefined;
+  const allowedVlans = check(() => parseVlanRanges(o.allowedVlans));
+  if (problems.length > 0) return { problems };
+
   const spec: VsiTypeSpec = {
-    name,
-    description,
-    managerId2,
-    typeId: parseTypeId(o.typeId),
-    typeIdVersion: parseTypeIdVersion(o.typeIdVersion),
+    name: name!,
+    description: description!,
+    managerId2: managerId2!,
+    typeId: typeId!,
+    typeIdVersion: typeIdVersion!,
     filterFormat: filterFormat as FilterFormat,
-    allowedVlans: parseVlanRanges(o.allowedVlans),
+    allowedVlans: allowedVlans!,
   };
   if (managerId !== undefined) spec.managerId = managerId;
   if (groupId !== undefined) spec.groupId = groupId;
-  return spec;
+  return { spec, problems };
 }
 
 /** The profile-file form of a spec (what export writes and import reads back unchanged). */

@@ -5,7 +5,8 @@ import { readdir, readFile, stat, writeFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isMap, isScalar, isSeq, LineCounter, parseAllDocuments, stringify, type Node } from 'yaml';
 import { isQbgError, QbgError, qbgError } from '../domain/errors.js';
-import { parseVsiTypeSpec, specToProfile, type VsiTypeSpec } from '../domain/vsi-type.js';
+import { checkVsiTypeSpec, specToProfile, type VsiTypeSpec } from '../domain/vsi-type.js';
+import { codePointName, escapeControls, findControlChar } from '../domain/printable.js';
 import type { ImportItem } from './type-service.js';
 
 export const PROFILE_EXTENSIONS = ['.yaml', '.yml', '.json'] as const;
@@ -62,6 +63,9 @@ function problem(file: string, line: number | undefined, message: string, field?
 /** Parses and validates one profile file; throws QBG_ERR_PROFILE_FILE naming file, line and field. */
 export function parseProfileSource(src: ProfileSource): ImportItem {
   const { file, content } = src;
+  // the name is printed with every error and import outcome
+  const named = findControlChar(file);
+  if (named) throw problem(escapeControls(file), undefined, `the file name has a control character (${codePointName(named.code)} at index ${named.index})`, 'file');
   if (Buffer.byteLength(content) > MAX_PROFILE_BYTES) throw problem(file, undefined, `file is larger than ${MAX_PROFILE_BYTES} bytes`);
   const lc = new LineCounter();
   const docs = parseAllDocuments(content, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
@@ -82,12 +86,15 @@ export function parseProfileSource(src: ProfileSource): ImportItem {
   }
   if (value === null || value === undefined) throw problem(file, undefined, 'file is empty: expected one VSI type (name, typeId, typeIdVersion, managerId…)');
   const lineOf = (field: string) => lineOfField(doc.contents as Node | null, lc, field);
-  let spec: VsiTypeSpec;
-  try {
-    spec = parseVsiTypeSpec(value);
-  } catch (e) {
-    if (!isQbgError(e)) throw e;
-    throw problem(file, e.field !== undefined ? lineOf(e.field) : lineOf(''), e.message, e.field);
+  const { spec, problems } = checkVsiTypeSpec(value);
+  if (!spec) {
+    // every bad field of the file, in one go: fixing one at a time and re-running is what wastes an admin's hour
+    const all = problems
+      .map((e) => ({ file, line: e.field !== undefined ? lineOf(e.field) : lineOf(''), field: e.field, message: e.message }))
+      .sort((x, y) => (x.line ?? 0) - (y.line ?? 0));
+    const first = problem(file, all[0].line, all[0].message, all[0].field);
+    first.details!.errors = all.map((p) => ({ file, ...(p.line !== undefined ? { line: p.line } : {}), ...(p.field ? { field: p.field } : {}), message: p.message }));
+    throw first;
   }
   return { source: file, spec, lineOf };
 }
@@ -110,11 +117,46 @@ export function parseProfileSources(sources: readonly ProfileSource[]): ImportIt
       problems.push(...((e.details?.errors as ProfileProblem[] | undefined) ?? [{ file: src.file, message: e.message }]));
     }
   }
+  problems.push(...duplicates(items));
+  if (first === undefined && problems.length > 0) {
+    const p = problems[0];
+    first = new QbgError('QBG_ERR_PROFILE_FILE', `${p.line === undefined ? p.file : `${p.file}:${p.line}`}: ${p.message}`, { field: p.field });
+  }
   if (first) {
     const more = problems.length > 1 ? ` (and ${problems.length - 1} more problem(s); nothing imported)` : ' (nothing imported)';
     throw new QbgError('QBG_ERR_PROFILE_FILE', first.message + more, { field: first.field, details: { errors: problems } });
   }
   return items;
+}
+
+/**
+ * A VSI type version given by two files: which one should win is a guess, so neither does. Two files of one name
+ * are fine as distinct versions (what `export --all-versions` writes) with the same typeId (which stays across versions).
+ */
+function duplicates(items: readonly ImportItem[]): ProfileProblem[] {
+  const out: ProfileProblem[] = [];
+  const seen = new Map<string, ImportItem>();
+  const at = (i: ImportItem) => {
+    const line = i.lineOf?.('name');
+    return { file: i.source, ...(line !== undefined ? { line } : {}), where: line === undefined ? i.source : `${i.source}:${line}` };
+  };
+  for (const item of items) {
+    const before = seen.get(item.spec.name);
+    if (!before) {
+      seen.set(item.spec.name, item);
+      continue;
+    }
+    const a = at(before);
+    const b = at(item);
+    const sameVersion = before.spec.typeIdVersion === item.spec.typeIdVersion;
+    if (sameVersion || before.spec.typeId !== item.spec.typeId) {
+      const why = sameVersion
+        ? `typeIdVersion ${item.spec.typeIdVersion} of VSI type ${item.spec.name} is in two files: ${a.where} and ${b.where}`
+        : `VSI type ${item.spec.name} has typeId ${before.spec.typeId} in ${a.where} but ${item.spec.typeId} in ${b.where} (a type keeps its typeId across versions)`;
+      out.push({ file: b.file, ...(b.line !== undefined ? { line: b.line } : {}), field: 'name', message: `duplicate: ${why}` });
+    }
+  }
+  return out;
 }
 
 const byNaturalName = (a: string, b: string) => a.localeCompare(b, 'en', { numeric: true });

@@ -157,6 +157,21 @@ t.test('bad input: non-zero exit and one line naming the field', async (t) => {
   t.equal(r.err.length, 2, 'the first problem as the error, the other listed');
   t.same(types.list(), [], 'nothing imported');
 
+  // two files with the same type version, and a file with two bad fields: each problem on its own line
+  const dup = join(tmp, 'dup');
+  mkdirSync(dup);
+  writeFileSync(join(dup, 'a.yaml'), 'name: web\nmanagerId: 1\ntypeId: 1\ntypeIdVersion: 1\n');
+  writeFileSync(join(dup, 'b.yaml'), '# copy\nname: web\nmanagerId: 1\ntypeId: 1\ntypeIdVersion: 1\n');
+  writeFileSync(join(dup, 'c.yaml'), 'name: c\nmanagerId: 300\ntypeId: 3\ntypeIdVersion: 999\n');
+  r = await qbg('import', dup);
+  t.equal(r.code, 1);
+  t.match(r.err[0], new RegExp(`^qbg: managerId: ${dup}/c\\.yaml:2: managerId must be an integer 0–255, got 300 \\(and 2 more problem\\(s\\); nothing imported\\)`));
+  t.same(r.err.slice(1), [
+    `  also: ${dup}/c.yaml:4: typeIdVersion must be an integer 0–255, got 999`,
+    `  also: ${dup}/b.yaml:2: duplicate: typeIdVersion 1 of VSI type web is in two files: ${dup}/a.yaml:1 and ${dup}/b.yaml:2`,
+  ]);
+  t.same(types.list(), [], 'nothing imported');
+
   r = await qbg('import', join(tmp, 'does-not-exist'));
   t.equal(r.code, 1);
   t.match(r.err, [/does-not-exist: cannot read: ENOENT/]);

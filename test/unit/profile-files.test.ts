@@ -120,3 +120,32 @@ t.test('export → import round-trips losslessly (current versions, and all vers
   }
   t.match(readFileSync(join(tmp, 'export-current-yaml', 'edge-v6mgr.yaml'), 'utf8'), /managerId2: "?20010db8010000000000000000000010/);
 });
+
+t.test('every bad field of a file is listed, each with its line, not only the first', async (t) => {
+  const content = ['name: web', 'managerId: 300', 'typeId: -1', 'typeIdVersion: 256', 'filterFormat: mac', 'allowedVlans: [10, 5000]', 'colour: red', ''].join('\n');
+  const err = t.throws(() => parseProfileSources([{ file: 'web.yaml', content }]), { code: 'QBG_ERR_PROFILE_FILE' }) as unknown as QbgError;
+  const listed = (err.details!.errors as Array<{ file: string; line: number; field: string }>).map((e) => `${e.file}:${e.line}:${e.field}`);
+  t.same(listed, ['web.yaml:2:managerId', 'web.yaml:3:typeId', 'web.yaml:4:typeIdVersion', 'web.yaml:5:filterFormat', 'web.yaml:6:allowedVlans[1]', 'web.yaml:7:colour']);
+  t.match(err.message, /^web\.yaml:2: managerId must be an integer 0–255, got 300 \(and 5 more problem\(s\); nothing imported\)$/);
+});
+
+t.test('a VSI type version in two files is a duplicate naming both file:line; distinct versions are not', async (t) => {
+  const a = { file: 'p/web.yaml', content: '# the web tier\nname: web\nmanagerId: 1\ntypeId: 1\ntypeIdVersion: 1\n' };
+  const b = { file: 'p/web-copy.yaml', content: 'name: web\nmanagerId: 1\ntypeId: 1\ntypeIdVersion: 1\nallowedVlans: [5]\n' };
+  let err = t.throws(() => parseProfileSources([a, b]), { code: 'QBG_ERR_PROFILE_FILE' }) as unknown as QbgError;
+  t.equal(err.message, 'p/web-copy.yaml:1: duplicate: typeIdVersion 1 of VSI type web is in two files: p/web.yaml:2 and p/web-copy.yaml:1 (nothing imported)');
+  t.match(err.details!.errors, [{ file: 'p/web-copy.yaml', line: 1, field: 'name' }]);
+
+  const c = { file: 'p/web-other.yaml', content: 'name: web\nmanagerId: 1\ntypeId: 2\ntypeIdVersion: 2\n' };
+  err = t.throws(() => parseProfileSources([a, c])) as unknown as QbgError;
+  t.match(err.message, /^p\/web-other\.yaml:1: duplicate: VSI type web has typeId 1 in p\/web\.yaml:2 but 2 in p\/web-other\.yaml:1/);
+
+  // what `export --all-versions` writes: one file per version of one type, which must import
+  const v2 = { file: 'p/web.002.yaml', content: 'name: web\nmanagerId: 1\ntypeId: 1\ntypeIdVersion: 2\n' };
+  t.equal(parseProfileSources([a, v2]).length, 2);
+
+  // duplicates and bad fields together: all listed; the service imports nothing
+  const bad = { file: 'p/bad.yaml', content: 'name: bad\nmanagerId: 1\ntypeId: 99999999\ntypeIdVersion: 1\n' };
+  err = t.throws(() => parseProfileSources([a, bad, b])) as unknown as QbgError;
+  t.same((err.details!.errors as Array<{ file: string }>).map((e) => e.file), ['p/bad.yaml', 'p/web-copy.yaml']);
+});
