@@ -21,7 +21,7 @@ function h(tag, attrs = {}, ...children) {
 
 class ApiError extends Error {
   constructor(status, body) {
-    super(body?.message ?? `HTTP ${status}`);
+    super(body?.error ?? body?.message ?? `HTTP ${status}`); // qbg says it in "error" (src/domain/errors.ts)
     this.status = status;
     this.code = body?.code;
   }
@@ -82,7 +82,7 @@ async function signIn(token) {
   $('#main').hidden = false;
   // Stream first, then the lists: a transition between the two is replayed onto the list (see loadNics).
   openEvents();
-  await Promise.all([loadUplinks(), loadNics(), loadTypes(), checkReady()]);
+  await Promise.all([loadUplinks(), loadNics(), loadTypes(), checkReady(), loadFleet()]);
   state.readyTimer = setInterval(checkReady, 10_000);
   $('#signout').focus();
 }
@@ -337,9 +337,11 @@ async function loadTypes() {
 }
 
 let editing; // name of the type a new version is being made of, else a create
+let editingVersion;
 function editType(t) {
   const f = $('#type-form').elements; // not form.name: that is the form's own name attribute
   editing = t.name;
+  editingVersion = t.typeIdVersion; // sent as baseVersion: if someone changed the type meanwhile, qbg says so (409)
   $('#type-form-h').textContent = `New version of ${t.name}`;
   f.name.value = t.name;
   f.name.readOnly = true;
@@ -385,7 +387,7 @@ async function submitType(ev) {
     const body = typeBody(f.elements);
     if (editing) {
       const { name, ...changes } = body;
-      await api('PUT', `/types/${encodeURIComponent(editing)}`, changes);
+      await api('PUT', `/types/${encodeURIComponent(editing)}?baseVersion=${editingVersion}`, changes);
     } else {
       await api('POST', '/types', body);
     }
@@ -409,6 +411,65 @@ async function deleteType(name) {
   }
 }
 
+// ---- fleet (many hosts on one PostgreSQL): shown only when this qbg is part of one ------------------------------
+
+const fleet = { next: undefined };
+
+async function loadFleet() {
+  let status;
+  try {
+    status = await api('GET', '/fleet/status');
+  } catch {
+    status = { enabled: false }; // an older qbg without fleet routes
+  }
+  $('#fleet').hidden = !status.enabled;
+  if (!status.enabled) return;
+  const outbox = status.outbox.rows ? `${status.outbox.rows} NIC change(s) waiting to be published` : 'all NIC changes published';
+  $('#fleet-status').textContent = `This host is ${status.host} on ${status.postgres}: ${status.reachable ? 'reachable' : `PostgreSQL UNREACHABLE (${status.lastError ?? 'no answer'}); associations go on, type changes wait`}; ${outbox}.`;
+  try {
+    const { hosts } = await api('GET', '/fleet/hosts');
+    $('#fleet-hosts tbody').replaceChildren(...hosts.map((x) => h('tr', { 'data-host': x.host, 'data-stale': x.stale ? 'yes' : 'no' },
+      h('th', { scope: 'row' }, x.host),
+      h('td', { class: x.stale ? 'state state-lost' : '' }, `${x.secondsSinceSeen} s ago${x.stale ? ' (stale)' : ''}`),
+      h('td', {}, x.outboxRows ? `${x.outboxRows} (${x.outboxLagSeconds} s behind)` : '0'),
+      h('td', {}, Object.entries(x.nics).map(([st, n]) => `${st} ${n}`).join(', ') || 'none'),
+    )));
+    const { findings } = await api('GET', '/fleet/findings');
+    $('#fleet-findings').textContent = findings.length ? `Fleet checks: ${findings.map(findingText).join('; ')}` : 'Fleet checks: nothing found.';
+  } catch (e) {
+    $('#fleet-findings').textContent = `cannot read the fleet: ${e.message}`;
+  }
+  await loadFleetNics(false);
+}
+
+function findingText(f) {
+  const d = f.detail;
+  if (f.check === 'double-held') return `VSI ${d.instanceUuid} held on ${d.hosts.join(' and ')}`;
+  if (f.check === 'migration-source-holding') return `VSI ${d.instanceUuid} still held by ${d.sources.join(', ')} after ${d.destination} associated it`;
+  return `host ${d.host} stale with ${d.associatedNics} associated NIC(s)`;
+}
+
+async function loadFleetNics(more) {
+  const q = new URLSearchParams();
+  for (const [k, v] of new FormData($('#fleet-filter'))) if (v) q.set(k, String(v));
+  q.set('limit', '100');
+  if (more && fleet.next) q.set('cursor', fleet.next);
+  try {
+    const page = await api('GET', `/fleet/nics?${q}`);
+    fleet.next = page.next;
+    const rows = page.items.map((n) => h('tr', { 'data-fleet-nic': `${n.host}/${n.id}` },
+      h('td', {}, n.host), h('td', { class: 'mono' }, n.vmUuid), h('td', { class: 'mono' }, n.mac), h('td', {}, n.uplink),
+      h('td', {}, `${n.typeName} v${n.typeIdVersion}`), h('td', {}, n.vlan), h('td', { class: `state state-${n.state}` }, n.state),
+      h('td', { class: 'reason' }, reasonText(n))));
+    const body = $('#fleet-nics tbody');
+    if (more) body.append(...rows);
+    else body.replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 8 }, 'no NIC'))]));
+    $('#fleet-more').hidden = !page.next;
+  } catch (e) {
+    showError(e);
+  }
+}
+
 // ---- wiring ----------------------------------------------------------------------------------------------------
 
 function init() {
@@ -423,6 +484,13 @@ function init() {
     ev.preventDefault();
     loadNics();
   });
+  const fleetSel = $('#fleet-filter select[name=state]');
+  for (const s of NIC_STATES) fleetSel.append(h('option', {}, s));
+  $('#fleet-filter').addEventListener('submit', (ev) => {
+    ev.preventDefault();
+    loadFleetNics(false);
+  });
+  $('#fleet-more').addEventListener('click', () => loadFleetNics(true));
   $('#type-form').addEventListener('submit', submitType);
   $('#type-cancel').addEventListener('click', resetTypeForm);
   $('#history-close').addEventListener('click', () => {
