@@ -82,6 +82,7 @@ export class NicPublisher {
     this.st = {
       batch: db.prepare('SELECT seq, at, nic_id, kind, body FROM fleet_outbox ORDER BY seq LIMIT ?'),
       depth: db.prepare('SELECT count(*) AS rows, min(at) AS oldest FROM fleet_outbox'),
+      after: db.prepare('SELECT count(*) AS rows, min(at) AS oldest FROM fleet_outbox WHERE seq > ?'),
       done: db.prepare('DELETE FROM fleet_outbox WHERE seq <= ?'),
       nics: db.prepare('SELECT id FROM nics ORDER BY id'),
       lastRequest: db.prepare(`SELECT cause FROM nic_history WHERE nic_id = ? AND event LIKE 'request-%'
@@ -194,9 +195,9 @@ export class NicPublisher {
       );
       if (batch[0].kind === 'snapshot') await this.applySnapshot(c, batch[0]);
       else await this.applyChanges(c, batch);
-      const d = this.depth();
-      const left = Math.max(0, d.rows - batch.length);
-      const oldestLeft = left > 0 ? (this.st.batch.all(batch.length + 1) as OutboxRow[])[batch.length]?.at ?? null : null;
+      const rest = this.st.after.get(last) as { rows: number; oldest: string | null };
+      const left = rest.rows;
+      const oldestLeft = rest.oldest;
       await c.query(
         `UPDATE fleet_hosts SET last_seq = GREATEST(last_seq, $2), last_seen = now(), outbox_rows = $3, outbox_oldest = $4 WHERE host = $1`,
         [host, last, left, oldestLeft],

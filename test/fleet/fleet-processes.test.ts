@@ -38,9 +38,11 @@ const config = (host: string) => ({
 });
 
 const hosts: Record<string, QbgProcess> = {};
-const [a, b, c] = await Promise.all(['hv-a', 'hv-b', 'hv-c'].map((h) => startQbg({ associator: 'scripted', config: config(h) })));
-Object.assign(hosts, { 'hv-a': a, 'hv-b': b, 'hv-c': c });
 t.teardown(() => Promise.all(Object.values(hosts).map((p) => p.stop())));
+// one after the other: three cold tsx starts at once on a busy 2-core machine can take minutes
+const START = { associator: 'scripted' as const, timeoutMs: 180_000 };
+for (const h of ['hv-a', 'hv-b', 'hv-c']) hosts[h] = await startQbg({ ...START, config: config(h) });
+const [a, b, c] = [hosts['hv-a'], hosts['hv-b'], hosts['hv-c']];
 
 async function api(p: QbgProcess, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
   const r = await fetch(`${p.url}${path}`, {
@@ -167,7 +169,7 @@ t.test('qbg kill -9 in the middle of a drain: the host is reported stale meanwhi
   t.match(stale, { detail: { host: 'hv-c' } });
   t.match((await api(b, 'GET', '/fleet/hosts')).body.hosts.find((h: { host: string }) => h.host === 'hv-c'), { stale: true });
 
-  const restarted = await startQbg({ associator: 'scripted', config: config('hv-c'), dir: c.dir });
+  const restarted = await startQbg({ ...START, config: config('hv-c'), dir: c.dir });
   hosts['hv-c'] = restarted;
   await drained(restarted);
   const v = await views('hv-c');

@@ -49,8 +49,14 @@ export async function startQbg(opts: StartQbgOptions = {}): Promise<QbgProcess> 
     stdoutTail = (stdoutTail + d.toString()).slice(-16_384);
   });
   let stderr = '';
+  // from the start, not only once it listens: a qbg that never came up must not outlive the test
+  const killAtExit = () => child.kill('SIGKILL');
+  process.once('exit', killAtExit);
   const url = await new Promise<string>((resolveUrl, reject) => {
-    const timer = setTimeout(() => reject(new Error(`qbg serve did not start within ${opts.timeoutMs ?? 60000} ms: ${stderr}`)), opts.timeoutMs ?? 60000);
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`qbg serve did not start within ${opts.timeoutMs ?? 60000} ms: ${stderr}`));
+    }, opts.timeoutMs ?? 60000);
     child.stderr!.on('data', (d: Buffer) => {
       stderr += d.toString();
       const m = /qbg listening on (http:\/\/[^\s,]+)/.exec(stderr);
@@ -77,7 +83,6 @@ export async function startQbg(opts: StartQbgOptions = {}): Promise<QbgProcess> 
     });
     await Promise.race([exited, late]).finally(() => clearTimeout(timer));
   };
-  process.once('exit', () => child.kill('SIGKILL'));
   return {
     url,
     dir,
