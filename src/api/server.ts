@@ -63,11 +63,12 @@ function validationToQbg(err: FastifyError): QbgError {
 }
 
 /**
- * A request's log level by its answer: 2xx/3xx info; a refusal (4xx), lldpad or the bridge refusing or not
+ * A request's log level by its answer: 2xx/3xx info, and 404 (a hook asks for a NIC before it first associates it:
+ * a lookup that finds nothing is the normal flow); a refusal (other 4xx), lldpad or the bridge refusing or not
  * answering (502, 503, 504) warn; qbg's own fault (500 and any other 5xx) error.
  */
 export function levelForStatus(status: number): 'info' | 'warn' | 'error' {
-  if (status < 400) return 'info';
+  if (status < 400 || status === 404) return 'info';
   if (status < 500 || status === 502 || status === 503 || status === 504) return 'warn';
   return 'error';
 }

@@ -60,8 +60,10 @@ t.test('a refusal (the bridge rejects the VSI) is a warning', async (t) => {
   t.equal((await associate('52:54:00:00:00:03')).status, 409);
   t.match(transitionTo('failed')[0], { level: WARN, reason: /insufficient resources/ });
   t.match(requestLine(409), { level: WARN });
-  t.equal((await fetch(`${url}/no-such-route`)).status, 404);
-  t.match(requestLine(404), { level: WARN });
+  t.equal((await fetch(`${url}/types/no-such-type`)).status, 404);
+  t.match(requestLine(404), { level: INFO }, 'a lookup that finds nothing is not a refusal (hooks look a NIC up first)');
+  t.equal((await post('/types', { name: 'bad name' })).status, 400);
+  t.match(requestLine(400), { level: WARN });
 });
 
 t.test('a reconcile that fails, and the retries after it, are warnings', async (t) => {
