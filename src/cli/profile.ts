@@ -6,6 +6,7 @@
 //   qbg profile rm NAME                           delete it with all versions
 //   qbg profile import DIR|FILE                   profile files, all or nothing
 //   qbg profile export DIR [--all-versions] [--format yaml|json]
+import { formatManagerId2 } from '../domain/identifiers.js';
 import { formatVlanRanges, specToProfile, type VsiTypeVersion } from '../domain/vsi-type.js';
 import { parseProfileSource, parseProfileSources, readProfileSources, writeProfiles } from '../vtdb/profile-files.js';
 import type { ImportOutcome } from '../vtdb/type-service.js';
@@ -80,14 +81,23 @@ function withJson(io: CliIo, p: ParsedArgs): CliIo {
   return p.flags.json === true && !io.json ? { ...io, json: true } : io;
 }
 
+/** A 16-byte manager id in the form an admin typed (number, address, ascii:TEXT); the hex if it is not canonical. */
+function managerIdText(mgrid2: string): string {
+  try {
+    return formatManagerId2(mgrid2).text;
+  } catch {
+    return mgrid2;
+  }
+}
+
 function managerText(v: VsiTypeVersion): string {
-  return v.managerId !== undefined ? String(v.managerId) : `mgrid2 ${v.managerId2}`;
+  return v.managerId !== undefined ? String(v.managerId) : `mgrid2 ${managerIdText(v.managerId2)}`;
 }
 
 function describe(v: VsiTypeVersion, versions?: number[]): string {
   const rows: Array<[string, string]> = [
     ['description', v.description || '-'],
-    ['manager id', v.managerId !== undefined ? `${v.managerId} (managerId2 ${v.managerId2})` : `${v.managerId2} (16 bytes; libvirt cannot express it)`],
+    ['manager id', v.managerId !== undefined ? `${v.managerId} (managerId2 ${v.managerId2})` : `${managerIdText(v.managerId2)} (16 bytes ${v.managerId2}; libvirt cannot express it)`],
     ['type id', String(v.typeId)],
     ['type version', String(v.typeIdVersion)],
     ['filter format', v.filterFormat],

@@ -63,7 +63,7 @@ t.test('add (flags and file), list, show, edit, rm — human and --json', async 
   const lines = out.join('\n').split('\n');
   t.match(lines[0], /^NAME\s+VERSION\s+MANAGER\s+TYPEID/);
   t.match(lines.find((l) => l.startsWith('web ')), /web\s+1\s+10\s+1001\s+vlan-mac\s+100,110-119\s+web servers/);
-  t.match(lines.find((l) => l.startsWith('edge-v6mgr')), /mgrid2 20010db8010000000000000000000010/);
+  t.match(lines.find((l) => l.startsWith('edge-v6mgr')), /mgrid2 2001:db8:100::10\s/, 'a 16-byte manager id in the form it was written');
 
   reset();
   t.equal(await profileCommand(['list'], io(true)), 0);
