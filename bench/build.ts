@@ -3,12 +3,14 @@
 // measure tsx, not qbg. esbuild (already here as tsx's engine) transpiles file by file — no bundling, so every
 // import.meta.url-relative asset (clif-helper.py, UI files) keeps its place — into node_modules/.cache, where
 // bare imports still resolve to the project's node_modules.
+import { createHash } from 'node:crypto';
 import { cpSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const OUT = join(REPO, 'node_modules', '.cache', 'qbg-bench');
+// One tree per checkout: git worktrees share node_modules (a symlink), and two runs must not overwrite each other.
+const OUT = join(REPO, 'node_modules', '.cache', `qbg-bench-${createHash('sha1').update(REPO).digest('hex').slice(0, 8)}`);
 
 function walk(dir: string, out: string[] = []): string[] {
   for (const name of readdirSync(dir)) {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import autocannon from 'autocannon';
 import { startServerChild, type ServerChild } from './child.js';
 import { withTempDir } from './common.js';
-import { fmt, type BenchRow } from './table.js';
+import { errorRow, fmt, type BenchRow } from './table.js';
 
 const NICS = 10_000;
 const BIG = 100_000;
@@ -128,7 +128,11 @@ export async function benchStatusReads(): Promise<BenchRow[]> {
       await qbg?.stop();
     }
   });
-  rows.push(await bigWithSweep());
+  try {
+    rows.push(await bigWithSweep());
+  } catch (e) {
+    rows.push(errorRow(`status reads, GET /nics, ${fmt.int(BIG)} NICs, reconciler sweeping them meanwhile`, `p99 < ${P99_BIG_MS} ms`, e));
+  }
   return rows;
 }
 
@@ -140,10 +144,11 @@ async function bigWithSweep(): Promise<BenchRow> {
       const q = qbg.ready.address;
       const all = await cursors(q, '');
       const path = pagePath('', all[Math.floor(all.length / 2)]);
-      const before = (await qbg.ask<{ sweeps: number }>('sweeps')).sweeps;
+      const before = await qbg.ask<{ sweeps: number; queries: number }>('sweeps');
       const loads: Load[] = [];
       for (let i = 0; i < ROUNDS; i++) loads.push(await cannon(q, [path]));
-      const after = (await qbg.ask<{ sweeps: number }>('sweeps')).sweeps;
+      const after = await qbg.ask<{ sweeps: number; queries: number }>('sweeps');
+      const swept = after.queries - before.queries;
       const Q = mean(loads);
       return {
         what: `status reads, GET /nics (page of 100 in the middle by cursor), ${fmt.int(BIG)} NICs, reconciler sweeping them meanwhile`,
@@ -151,8 +156,8 @@ async function bigWithSweep(): Promise<BenchRow> {
         qbg: `${fmt.int(Q.reqPerSec)} req/s, p99 ${fmt.ms(Q.p99)}`,
         ratio: fmt.x(Q.p99 / P99_BIG_MS, 'target p99'),
         target: `p99 < ${P99_BIG_MS} ms`,
-        met: Q.p99 < P99_BIG_MS && Q.bad === 0 && after > before,
-        note: `${after - before} full sweeps of ${fmt.int(BIG)} NICs finished during the ${ROUNDS * SECONDS} s of load (lldpad stand-in answers each query in the next event-loop turn)${Q.bad ? `; errors/non-2xx ${Q.bad}` : ''}`,
+        met: Q.p99 < P99_BIG_MS && Q.bad === 0 && swept > 0,
+        note: `the reconciler checked ${fmt.int(swept)} NICs (${after.sweeps - before.sweeps} full sweeps finished) during the ${ROUNDS * SECONDS} s of load; the lldpad stand-in answers each query in the next event-loop turn${Q.bad ? `; errors/non-2xx ${Q.bad}` : ''}`,
       };
     } finally {
       await qbg.stop();

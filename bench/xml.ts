@@ -1,5 +1,6 @@
 // Interface XML generation and domain rewrite, the way the API does them: profile looked up in the SQLite type
-// database, virtualport built, document serialised. No baseline: the target is absolute (≥ 20,000 interface XML/s).
+// database, virtualport built, document serialised (interface) or the domain scanned and edited in place (rewrite).
+// No baseline: the targets are absolute (≥ 20,000 interface XML/s; ≥ 40,000 interface XML/s rewritten in domains).
 import { openDatabase } from '../src/store/db.js';
 import { TypeService } from '../src/vtdb/type-service.js';
 import { directInterfaceXml } from '../src/libvirt/interface-xml.js';
@@ -8,6 +9,7 @@ import { BENCH_TYPE, nicIdentity } from './common.js';
 import { fmt, type BenchRow } from './table.js';
 
 const TARGET = 20_000;
+const REWRITE_TARGET = 40_000;
 const MAX_MS = 3000;
 
 /** A realistic domain: a disk, NICS_PER_DOMAIN macvtap NICs named in qbg's metadata, comments kept. */
@@ -100,9 +102,9 @@ export async function benchXml(): Promise<BenchRow[]> {
         what: `domain rewrite (${NICS} macvtap NICs, ${(docs[0].length / 1024).toFixed(1)} KiB domain)`,
         baseline: '—',
         qbg: `${fmt.int(rewriteNics.cpu)} interface XML/s of CPU (${fmt.int(perDomain.cpu)} domains/s; ${fmt.int(rewriteNics.wall)}/s wall clock)`,
-        ratio: fmt.x(rewriteNics.cpu / TARGET, 'target'),
-        target: `≥ ${fmt.int(TARGET)} interface XML/s`,
-        met: rewriteNics.cpu >= TARGET,
+        ratio: fmt.x(rewriteNics.cpu / REWRITE_TARGET, 'target'),
+        target: `≥ ${fmt.int(REWRITE_TARGET)} interface XML/s`,
+        met: rewriteNics.cpu >= REWRITE_TARGET,
       },
     ];
   } finally {
