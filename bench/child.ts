@@ -20,7 +20,9 @@ export async function startServerChild(args: string[], opts: { timeoutMs?: numbe
   const root = await compiledTree();
   // QBG_BENCH_CPU_PROF=<dir>: profile the server children (summarise with `npx tsx bench/profile-top.ts <file>`).
   const prof = process.env.QBG_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.QBG_BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, ['--expose-gc', ...prof, compiledPath(root, 'bench/serve-child.ts'), ...args], {
+  // qbg runs with the flags of its `qbg` command's shebang (src/cli/main.ts): a 1 MB young generation semi-space
+  const flags = args[0] === 'qbg' ? ['--max-semi-space-size=1'] : [];
+  const child = spawn(process.execPath, ['--expose-gc', ...flags, ...prof, compiledPath(root, 'bench/serve-child.ts'), ...args], {
     cwd: REPO,
     stdio: ['pipe', 'pipe', 'pipe'],
     env: { ...process.env, QBG_LAB_SCRIPT: `${REPO}/lldpad/lab.sh` },

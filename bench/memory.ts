@@ -5,7 +5,7 @@ import { withTempDir } from './common.js';
 import { fmt, type BenchRow } from './table.js';
 
 const NICS = 10_000;
-const LIMIT = 150 * 1024 * 1024;
+const LIMIT = 100 * 1024 * 1024;
 
 /** Memory of a serving qbg with `nics` NICs, after every NIC was read once over HTTP (from this process). */
 async function rssWith(nics: number): Promise<{ rss: number; heapUsed: number; nicRoutes: boolean }> {
@@ -36,7 +36,7 @@ export async function benchMemory(): Promise<BenchRow[]> {
       baseline: `${fmt.mb(empty.rss)} (same qbg, 0 NICs)`,
       qbg: `${fmt.mb(full.rss)} (heap ${fmt.mb(full.heapUsed)})`,
       ratio: fmt.x(full.rss / LIMIT, 'target'),
-      target: '< 150 MB',
+      target: "< 100 MB",
       met: full.rss < LIMIT,
     },
   ];

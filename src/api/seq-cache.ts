@@ -15,7 +15,7 @@ export class SeqCache {
   private readonly bodies = new Map<string, string>();
   private bytes = 0;
 
-  constructor(private readonly maxEntries = 256, private readonly maxChars = 8 * 1024 * 1024) {}
+  constructor(private readonly maxEntries = 64, private readonly maxChars = 2 * 1024 * 1024) {}
 
   /** The answer cached for key at seq; a new seq empties the cache. */
   get(seq: number, key: string): string | undefined {

@@ -4,7 +4,6 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { Ajv, type ValidateFunction } from 'ajv';
 import addFormatsImport from 'ajv-formats';
 import swagger from '@fastify/swagger';
-import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { isQbgError, qbgError, QbgError } from '../domain/errors.js';
 import { registerAuth, type TokenConfig } from './auth.js';
@@ -128,6 +127,41 @@ function finiteOnly(validate: ValidateFunction): ValidateFunction {
   return wrapped;
 }
 
+/**
+ * /docs (swagger-ui: its static files, @fastify/static, glob, …) is loaded at the first visit, not at start: a
+ * service that nobody browses should not carry it (docs/benchmarks.md, memory). It runs in a small fastify of its
+ * own, reading this app's OpenAPI document, and answers through this app's routes.
+ */
+function registerDocsPage(app: FastifyInstance): void {
+  let docs: Promise<FastifyInstance> | undefined;
+  const load = (): Promise<FastifyInstance> =>
+    (docs ??= (async () => {
+      const { default: swaggerUi } = await import('@fastify/swagger-ui');
+      const sub = Fastify({ logger: false });
+      // swagger-ui declares @fastify/swagger as a dependency and reads the document from its decorator: give it this
+      // app's (fastify-plugin's metadata, set by hand: skip encapsulation, satisfy the dependency check)
+      const openapi = Object.assign(
+        async (f: FastifyInstance) => {
+          f.decorate('swagger', ((o?: never) => app.swagger(o)) as FastifyInstance['swagger']);
+        },
+        { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: '@fastify/swagger', [Symbol.for('plugin-meta')]: { name: '@fastify/swagger' } },
+      );
+      await sub.register(openapi);
+      await sub.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+      await sub.ready();
+      return sub;
+    })());
+  const hop = new Set(['content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date']);
+  const forward = async (req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> => {
+    const r = await (await load()).inject({ method: req.method as 'GET', url: req.url, headers: req.headers });
+    for (const [k, v] of Object.entries(r.headers)) if (!hop.has(k) && v !== undefined) reply.header(k, v);
+    return reply.code(r.statusCode).send(r.rawPayload);
+  };
+  const opts = { config: { role: 'public' as const }, schema: { hide: true } };
+  app.get('/docs', opts, forward);
+  app.get('/docs/*', opts, forward);
+}
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? 1024 * 1024;
   const app = Fastify({
@@ -193,7 +227,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       security: [{ bearer: [] }],
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { docExpansion: 'list' } });
+  registerDocsPage(app);
   registerAuth(app, opts.tokens ?? { admin: [], hook: [], monitor: [] });
   // after the auth hook (so only known callers are counted) and before the routes it must cover
   if (opts.rateLimit) await registerRateLimit(app, opts.rateLimit);

@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // The `qbg` command. Global options come before or after the subcommand; each subcommand parses its own.
 // Exit codes: 0 success, 1 the operation failed (one line naming the field/cause on stderr), 2 usage error.
 import { readFileSync } from 'node:fs';

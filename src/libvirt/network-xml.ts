@@ -1,7 +1,7 @@
 // A libvirt VEPA network: <forward mode='vepa'> over a pool of uplinks, one <portgroup> per qbg profile. Each
 // portgroup carries its VSI type's virtualport WITHOUT an instanceid: an instance id names one NIC, and one given
 // here would be shared by every NIC of the portgroup (or clash with the one libvirt generates per interface).
-import { create } from 'xmlbuilder2';
+import { create } from './xmlbuilder.js';
 import { fieldError } from '../domain/errors.js';
 import { parseIfname, parseName, parseUuid } from '../domain/identifiers.js';
 import type { VsiTypeLookup } from '../domain/vsi-type.js';

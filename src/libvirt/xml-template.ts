@@ -2,7 +2,7 @@
 // only re-valued: building the tree node by node was two thirds of the time per interface XML, serialising it a
 // fifth. Each call sets every attribute of the shape (att() replaces a value in place, so attribute order stays
 // the build order) and serialises; all synchronous, so one tree per shape can be shared by every caller.
-import { create } from 'xmlbuilder2';
+import { create } from './xmlbuilder.js';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
 
 /** An element with attributes (in output order) and child elements; no text content. */

@@ -12,7 +12,7 @@ import { buildServer } from '../api/server.js';
 import { openDatabase, type Database } from '../store/db.js';
 import { SqliteUplinkConfigStore } from '../store/uplink-repo.js';
 import { TypeService, localTypeWriter } from '../vtdb/type-service.js';
-import { Fleet } from '../fleet/fleet.js';
+import type { Fleet } from '../fleet/fleet.js';
 import { fleetRoutes } from '../api/fleet-routes.js';
 import { RemoteRegistry } from '../vtdb/remote-registry.js';
 import { typesRoutes } from '../api/types-routes.js';
@@ -158,7 +158,8 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     }
   });
 
-  const fleet = config.fleet ? new Fleet({ config: config.fleet, db, nicRepo, types, bus, metrics, log: log.child({ component: 'fleet' }) }) : undefined;
+  // the fleet (and the PostgreSQL client with it) is loaded only when configured
+  const fleet = config.fleet ? new (await import('../fleet/fleet.js')).Fleet({ config: config.fleet, db, nicRepo, types, bus, metrics, log: log.child({ component: 'fleet' }) }) : undefined;
   if (fleet) bus.subscribe((e) => e.kind === 'nic-transition' && fleet.wake());
   // type changes go to the fleet's PostgreSQL first when there is one, else straight to SQLite
   const typeWriter = fleet?.writer ?? localTypeWriter(types);
