@@ -53,7 +53,8 @@ qbg profile add --file FILE | --name NAME (--manager-id 0-255 | --manager-id2 ID
 qbg profile edit NAME [same flags as add without --name; a change of parameters makes a new version]
                 [--base-version N]   refuse (409) if the type is no longer at version N
 qbg profile rm NAME [--base-version N]
-qbg profile import DIR|FILE        *.yaml/*.yml/*.json, one VSI type per file; all or nothing
+qbg profile import DIR|FILE        *.yaml/*.yml/*.json, one VSI type per file; all or nothing: every bad
+                                   field of every file is listed, and a type version found in two files too
 qbg profile export DIR [--all-versions] [--format yaml|json]`,
     load: async () => (await import('./profile.js')).profileCommand,
   },

@@ -22,6 +22,7 @@ qbg profile edit NAME [same flags as add, without --name; --type-version default
                 [--base-version N]   refuse if the type is no longer at version N (another admin changed it)
 qbg profile rm NAME [--base-version N]
 qbg profile import DIR|FILE          *.yaml/*.yml/*.json, one VSI type per file; all validated, then all stored
+                                     (every bad field of every file listed; a type version in two files is a duplicate)
 qbg profile export DIR [--all-versions] [--format yaml|json]
 
 A VSI type keeps its name and typeId; each change of parameters is a new version (typeIdVersion 0-255), and old
