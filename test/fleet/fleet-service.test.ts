@@ -12,6 +12,7 @@ import { defaultConfig, type FleetConfig, type QbgConfig } from '../../src/confi
 import { createService, type QbgService } from '../../src/service/app.js';
 import { migratePg, PG_MIGRATIONS } from '../../src/fleet/pg-migrations.js';
 import type { QbgEvent } from '../../src/service/transition-bus.js';
+import { main } from '../../src/cli/main.js';
 import { startPostgres } from '../helpers/postgres.js';
 import { ScriptedLldpad } from '../helpers/scripted-lldpad.js';
 import { until } from '../helpers/until.js';
@@ -271,6 +272,24 @@ t.test('fleet view: filters and keyset paging across hosts; fleet checks are fin
   t.equal(bad.status, 400);
   t.equal(bad.body.field, 'cursor');
   t.equal((await api(a, 'GET', '/fleet/nics?state=sleeping')).status, 400);
+
+  // the CLI: the same view, all pages followed, as JSON and for humans
+  const cli = async (...argv: string[]) => {
+    const out: string[] = [];
+    const err: string[] = [];
+    const code = await main(['--url', a.url, ...argv], { out: (s) => out.push(s), err: (s) => err.push(s) });
+    return { code, out: out.join('\n'), err: err.join('\n') };
+  };
+  const all = await cli('fleet', 'nics', '--all', '--limit', '4', '--json');
+  t.equal(all.code, 0, all.err);
+  t.equal(JSON.parse(all.out).items.length, 11, 'qbg fleet nics --all follows every page');
+  const hostsText = await cli('fleet', 'hosts');
+  t.match(hostsText.out, /hv-a\s+\d+ s ago\s+0\s+associated 7/);
+  t.match((await cli('fleet', 'status')).out, /fleet host hv-a on postgres:\/\/postgres@127\.0\.0\.1:\d+\/fleet_\d+: reachable/);
+  const badState = await cli('fleet', 'nics', '--state', 'sleeping');
+  t.equal(badState.code, 1);
+  t.match(badState.err, /state/);
+  t.equal((await cli('fleet', 'frobnicate')).code, 2, 'usage error');
 
   const hosts = (await api(b, 'GET', '/fleet/hosts')).body.hosts;
   t.match(hosts, [
