@@ -115,18 +115,20 @@ export async function main(argv: string[], baseIo?: Partial<CliIo>): Promise<num
     const run = await cmd.load();
     return await run(args, full);
   } catch (e) {
+    // An error is one line: a newline echoed from the input (an uplink named "\n") is shown escaped, not obeyed.
+    const line = (s: string) => escapeControls(s);
     if (e instanceof UsageError) {
-      err(`qbg: ${e.message} (see qbg --help)`);
+      err(`qbg: ${line(e.message)} (see qbg --help)`);
       return 2;
     }
     if (isQbgError(e)) {
       if (json) out(JSON.stringify(e.toJSON()));
-      err(`qbg: ${e.field ? `${e.field}: ` : ''}${e.message} [${e.code}]`);
+      err(`qbg: ${e.field ? `${line(e.field)}: ` : ''}${line(e.message)} [${e.code}]`);
       // a profile import lists every problem it found; the first is the line above
-      if (!json) for (const p of alsoProblems(e)) err(`  also: ${p}`);
+      if (!json) for (const p of alsoProblems(e)) err(`  also: ${line(p)}`);
       return 1;
     }
-    err(`qbg: ${(e as Error).message}`);
+    err(`qbg: ${line((e as Error).message)}`);
     return 1;
   }
 }

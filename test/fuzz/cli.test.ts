@@ -102,7 +102,7 @@ t.test('random argv: never throws, exits 0/1/2, a failure is one line on stderr'
       }
     }),
     // random argv rarely reaches a refusal by the API; these make sure each exit code's checks run every time
-    { numRuns: RUNS, examples: [[['profile', 'show', 'no-such-type'], ''], [['nope'], ''], [['profile', 'list'], '']] },
+    { numRuns: RUNS, examples: [[['profile', 'show', 'no-such-type'], ''], [['nope'], ''], [['profile', 'list'], ''], [['uplink', '\n'], '<domain/>']] },
   );
   t.ok(seen.has(1) && seen.has(2), `exit codes seen: ${[...seen].sort().join(', ')}`);
 });
