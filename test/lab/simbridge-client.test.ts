@@ -110,7 +110,8 @@ t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
     await sim.send({ cmd: 'rule', uuid, rule: { action: 'accept', assignVlan: 300 } });
     const o = await client.request(req('assoc', uuid, 206, mac));
     t.match(o, { kind: 'accepted', mode: 'assoc', filters: [{ vlan: 300, mac }] }, 'lldpad reports the VID the bridge chose');
-    t.match(sim.events.find((e) => e.event === 'sent' && e.instanceUuid === uuid), { kind: 'vdp-response', vids: [300] });
+    // the simulator reports what it sent on its own channel, which may arrive after lldpad's answer reached us
+    t.match(await sim.waitFor((e) => e.event === 'sent' && e.instanceUuid === uuid, 5000, 'the simulated response'), { kind: 'vdp-response', vids: [300] });
     t.match(await client.query(st.uplink, uuid), { mode: 'assoc', filters: [{ vlan: 300, mac }] }, 'and holds the VSI under it');
     // lldpad holds it under VID 300 now: a de-associate that says 0 does not match it (R05); one that says 300 does
     t.match(await client.request(req('deassoc', uuid, 206, mac)), { kind: 'transport-error', message: /R05/ });
