@@ -184,12 +184,14 @@ t.test('admin page in headless chromium against qbg + lab lldpad', async (t) => 
   });
 
   await t.test('filter NICs by state', async (t) => {
-    await admin.getByLabel('State').selectOption('failed');
-    await admin.getByRole('textbox', { name: 'VSI type', exact: true }).press('Enter'); // Enter in a text field submits the filter
+    // the NIC filter form, not the fleet section's own filter (same labels)
+    const filter = admin.getByRole('form', { name: 'Filter NICs' });
+    await filter.getByLabel('State').selectOption('failed');
+    await filter.getByRole('textbox', { name: 'VSI type', exact: true }).press('Enter'); // Enter in a text field submits the filter
     await admin.locator(`[data-nic="${nicId(VM, mac1)}"]`).waitFor({ state: 'detached' });
     t.equal(await admin.locator('#nics tbody tr[data-nic]').count(), 1, 'only the failed NIC');
-    await admin.getByLabel('State').selectOption('');
-    await admin.getByRole('button', { name: 'Filter' }).click();
+    await filter.getByLabel('State').selectOption('');
+    await filter.getByRole('button', { name: 'Filter' }).click();
     await admin.locator(`[data-nic="${nicId(VM, mac1)}"]`).waitFor();
     t.equal(await admin.locator('#nics tbody tr[data-nic]').count(), 2, 'both again');
   });
