@@ -16,7 +16,8 @@ qbg uplink delete NAME
 
 Keys for set: adminStatus=rx|tx|rxtx|disabled evbTx=true|false role=station|bridge gpid=true|false
 reflectiveRelay=true|false ecpRetries=0..7 ecpRte=0..31 vdpRka=0..31 vdpRwd=0..31. Left-out keys take the
-defaults (LLDP rxtx, EVB on, role station, lldpad's timers). "set" only stores; "apply" (or the periodic drift
+defaults (LLDP rxtx, EVB on, role station, ECP retries 7 and RTE 9 so a busy host loses no frame, lldpad's VDP
+timers; docs/ecp.md). "set" only stores; "apply" (or the periodic drift
 check) brings lldpad in line.`;
 
 const enc = encodeURIComponent;
