@@ -108,7 +108,7 @@ const CheckBody = Type.Object(
   {
     xml: XmlString('a libvirt <domain>, <network> or <networkport> document'),
     kind: Type.Optional(Type.Enum([...XML_KINDS], { description: 'default: from the root element' })),
-    network: Type.Optional(XmlString('for a <networkport>: the <network> it is created on (adds the port allocation rules)')),
+    network: Type.Optional(XmlString('for a <networkport>: the <network> it is created on; for a <domain>: the <network> its type="network" NICs name (adds the rules libvirt applies when it allocates the port / starts the VM)')),
   },
   { additionalProperties: false },
 );

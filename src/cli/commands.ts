@@ -104,6 +104,8 @@ qbg lab down --id ID | --all`,
                      the virtualport libvirt will use for that interface (fails on conflicting levels)
   check [FILE|-]     [--kind domain|network|networkport] [--network FILE]
                      would libvirt define this domain / network (create this network port on --network FILE)?
+                     A domain with --network FILE: would \`virsh start\` accept its type='network' NICs on that
+                     network (virtualports merged with the network's and portgroup's, type vs forward mode, VLAN)?
                      exit 0 yes; 1 no, one line per violation: rule id, element, why. Runs locally, no service.`,
     load: async () => (await import('./xml.js')).xmlCommand,
   },

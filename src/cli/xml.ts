@@ -4,7 +4,8 @@
 //   qbg xml network --name N --uplink DEV... --portgroup NAME=PROFILE[@VERSION]... [--default-portgroup NAME] [--uuid U]
 //   qbg xml rewrite [FILE|-] [--vm-uuid U] [--network NAME=FILE...]      (stdin when FILE is - or absent)
 //   qbg xml merge --interface FILE --network FILE
-//   qbg xml check [FILE|-] [--kind domain|network|networkport] [--network FILE]   (local: no service needed)
+//   qbg xml check [FILE|-] [--kind domain|network|networkport] [--network FILE]   (local: no service needed;
+//                 --network: a port's allocation on it, or a domain's start on it)
 // XML goes to stdout; with --json a program gets JSON instead ({xml, changes} for rewrite).
 // A typeIdVersion is pinned with --profile-version N or --profile NAME@N (`--version` is qbg's global flag).
 import { readFile } from 'node:fs/promises';

@@ -15,7 +15,9 @@
 // blanks and a sign allowed, nothing after), UUIDs like virUUIDParse (32 hex digits, '-' or ' ' between pairs).
 // libvirt does NOT check at define time whether a virtualport type fits the network's forward mode (an
 // openvswitch virtualport on a vepa network defines fine): that happens when a port is allocated, which
-// checkNetworkPort does when it is given the network.
+// checkNetworkPort does when it is given the network, and checkDomain for the type='network' NICs of a domain on
+// the network it is given (libvirt 9.0 allocates each such NIC a port of its network at `virsh start`; checked
+// against real starts in test/lab/libvirt-start-merge.test.ts, cases in test/fixtures/libvirt-oracle/start/).
 import { QbgError } from '../domain/errors.js';
 import { mergeVirtualports } from './merge.js';
 import type { QbgParameters, VirtualportLevel } from './virtualport.js';
@@ -175,22 +177,38 @@ const INTERFACE_FLAGS: Record<string, ParseFlags> = {
   hostdev: { requireType: true, requireAll: true },
 };
 
-export function checkDomain(domain: XmlNode): XmlViolation[] {
+/**
+ * A domain as `virsh define` reads it; given a network, also what `virsh start` checks for each of its
+ * <interface type='network'> NICs on that network: libvirt allocates each one a port of the network (merging the
+ * interface's, the network's and the portgroup's virtualports, the type against the forward mode, completeness, a
+ * VLAN tag the network can carry). NICs on other networks are not judged by this network.
+ */
+export function checkDomain(domain: XmlNode, network?: XmlNode): XmlViolation[] {
   const out: XmlViolation[] = [];
   const devices = firstChild(domain, 'devices');
+  const networkName = network ? textOf(firstChild(network, 'name')) : undefined;
   childElementsOf(devices, 'interface').forEach((iface, i) => {
     const macEl = firstChild(iface, 'mac');
     const mac = macEl ? attr(macEl, 'address') : undefined;
     const type = attr(iface, 'type') ?? '';
     const where = `interface ${mac ?? `#${i + 1}`} (type '${type}')`;
     const vp = firstChild(iface, 'virtualport');
-    if (!vp) return;
-    const flags = INTERFACE_FLAGS[type];
-    if (!flags) {
-      out.push({ rule: 'virtualport-not-allowed', element: `${where} <virtualport>`, message: `<virtualport> element unsupported for <interface type='${type}'>` });
-      return;
+    let parsed: ReturnType<typeof checkVirtualport>;
+    if (vp) {
+      const flags = INTERFACE_FLAGS[type];
+      if (!flags) {
+        out.push({ rule: 'virtualport-not-allowed', element: `${where} <virtualport>`, message: `<virtualport> element unsupported for <interface type='${type}'>` });
+        return;
+      }
+      const before = out.length;
+      parsed = checkVirtualport(vp, where, flags, out);
+      if (out.length > before) return;
     }
-    checkVirtualport(vp, where, flags, out);
+    const source = firstChild(iface, 'source');
+    if (network && type === 'network' && source && attr(source, 'network') === networkName) {
+      const group = attr(source, 'portgroup');
+      allocation({ el: iface, where, ...(group !== undefined ? { group } : {}), ...(parsed ? { parsed } : {}) }, network, out);
+    }
   });
   return out;
 }
@@ -283,16 +301,30 @@ export function checkNetworkPort(port: XmlNode, network?: XmlNode): XmlViolation
   const macEl = firstChild(port, 'mac');
   const mac = macEl ? attr(macEl, 'address') : undefined;
   field('<mac>', mac !== undefined && /^[0-9a-f]{1,2}(:[0-9a-f]{1,2}){5}$/i.test(mac), mac === undefined ? 'network port has no mac' : `unable to parse MAC '${mac}'`);
-  if (network && out.length === 0) allocation(port, parsed, network, out);
+  if (network && out.length === 0) allocation({ el: port, where: 'networkport', group: textOf(firstChild(port, 'group')), parsed }, network, out);
   return out;
 }
 
-/** networkAllocatePort: merge (libvirt's Merge3), the type the forward mode takes, completeness. */
-function allocation(port: XmlNode, fromPort: { type?: string; params: Record<string, string> } | undefined, network: XmlNode, out: XmlViolation[]): void {
+/** What a port brings to its allocation: a <networkport>, or a domain's <interface type='network'> at VM start
+ *  (libvirt 9.0 turns the interface into a network port and allocates it the same way). */
+interface PortSide {
+  /** the element carrying the port's own <virtualport> (and <vlan>) */
+  el: XmlNode;
+  /** the portgroup it asks for (networkport <group>, interface <source portgroup>) */
+  group?: string;
+  /** names the port in messages: "networkport", "interface 52:54:00:… (type 'network')" */
+  where: string;
+  parsed?: { type?: string; params: Record<string, string> };
+}
+
+/** networkAllocatePort: merge (libvirt's Merge3), the type the forward mode takes, completeness, a VLAN the network
+ *  can tag. The portgroup is the one the port names, else the default one; a name no portgroup has means none
+ *  (libvirt's virPortGroupFindByName, no error). */
+function allocation(port: PortSide, network: XmlNode, out: XmlViolation[]): void {
   const name = textOf(firstChild(network, 'name')) ?? '(unnamed)';
-  const group = textOf(firstChild(port, 'group'));
+  const element = `${port.where} on network ${name}`;
   const groups = childElements(network, 'portgroup');
-  const pg = group !== undefined ? groups.find((g) => attr(g, 'name') === group) : groups.find((g) => (attr(g, 'default') ?? '').toLowerCase() === 'yes');
+  const pg = port.group !== undefined ? groups.find((g) => attr(g, 'name') === port.group) : groups.find((g) => (attr(g, 'default') ?? '').toLowerCase() === 'yes');
   const level = (el: XmlNode | undefined, where: string): VirtualportLevel | undefined => {
     const vp = el && firstChild(el, 'virtualport');
     if (!vp) return undefined;
@@ -306,32 +338,37 @@ function allocation(port: XmlNode, fromPort: { type?: string; params: Record<str
     const type = attr(vp, 'type');
     return { where, ...(type !== undefined ? { type } : {}), parameters };
   };
-  const levels = [level(port, 'networkport'), level(network, `network ${name}`), level(pg, `portgroup ${pg ? attr(pg, 'name') : ''} of network ${name}`)];
+  const levels = [level(port.el, port.where), level(network, `network ${name}`), level(pg, `portgroup ${pg ? attr(pg, 'name') : ''} of network ${name}`)];
   let merged;
   try {
     merged = mergeVirtualports(...levels);
   } catch (e) {
-    out.push({ rule: 'virtualport-merge', element: `networkport on network ${name}`, message: e instanceof QbgError ? e.message : String(e) });
+    out.push({ rule: 'virtualport-merge', element, message: e instanceof QbgError ? e.message : String(e) });
     return;
   }
-  if (!levels.some(Boolean)) return;
-  const type = merged?.type ?? 'none';
   const forward = firstChild(network, 'forward');
   const mode = forward ? (attr(forward, 'mode') ?? 'nat') : 'none';
   const bridgeName = firstChild(network, 'bridge') && attr(firstChild(network, 'bridge')!, 'name');
   const macvtap = MACVTAP_MODES.includes(mode) || (mode === 'bridge' && bridgeName === undefined);
+  const type = merged?.type ?? 'none';
+  // a port that asks for a VLAN tag needs a network that can tag (the network's and portgroup's own <vlan> were
+  // judged at net-define already)
+  if (hasVlanTags(port.el) && !(mode === 'hostdev' || mode === 'passthrough' || (mode === 'bridge' && !macvtap && type === 'openvswitch'))) {
+    out.push({ rule: 'network-vlan', element: `${port.where} <vlan>`, message: `a VLAN tag on a port of network ${name}, which cannot tag (${mode} mode${type === 'none' ? '' : `, virtualport ${type}`})` });
+  }
+  if (!levels.some(Boolean)) return;
   const fits = macvtap ? ['802.1Qbg', '802.1Qbh'].includes(type) : mode === 'bridge' ? type === 'openvswitch' : mode === 'hostdev' ? type === '802.1Qbh' : false;
   if (!fits) {
     const uses = macvtap ? 'a macvtap device' : mode === 'bridge' ? 'a bridge device' : mode === 'hostdev' ? 'SR-IOV virtual functions' : 'IP forwarding';
-    out.push({ rule: 'virtualport-forward-mode', element: `networkport on network ${name}`, message: `<virtualport type='${type}'> not supported for network ${name} which uses ${uses}` });
+    out.push({ rule: 'virtualport-forward-mode', element, message: `<virtualport type='${type}'> not supported for network ${name} which uses ${uses}` });
     return;
   }
   if (type === '802.1Qbg') {
     const p = merged!.parameters;
     const missing = [['managerid', p.managerId], ['typeid', p.typeId], ['typeidversion', p.typeIdVersion]].filter(([, x]) => x === undefined).map(([k]) => k);
-    if (missing.length) out.push({ rule: 'parameter-missing', element: `networkport on network ${name}`, message: `missing ${missing.join(', ')} in <virtualport type='802.1Qbg'> after merging port, network and portgroup` });
-  } else if (type === '802.1Qbh' && (fromPort?.params.profileid ?? profileOf(network) ?? profileOf(pg)) === undefined) {
-    out.push({ rule: 'parameter-missing', element: `networkport on network ${name}`, message: "missing profileid in <virtualport type='802.1Qbh'>" });
+    if (missing.length) out.push({ rule: 'parameter-missing', element, message: `missing ${missing.join(', ')} in <virtualport type='802.1Qbg'> after merging port, network and portgroup` });
+  } else if (type === '802.1Qbh' && (port.parsed?.params.profileid ?? profileOf(network) ?? profileOf(pg)) === undefined) {
+    out.push({ rule: 'parameter-missing', element, message: "missing profileid in <virtualport type='802.1Qbh'>" });
   }
 }
 
@@ -352,16 +389,14 @@ export function checkLibvirtXml(xml: string, opts: { kind?: XmlKind; network?: s
     ];
     return { kind: kind ?? 'unknown', ok: false, violations };
   }
-  let violations: XmlViolation[];
-  if (kind === 'domain') violations = checkDomain(root);
-  else if (kind === 'network') violations = checkNetwork(root);
-  else {
-    let network: XmlNode | undefined;
-    if (opts.network !== undefined) {
-      network = rootElement(parseXmlDocument(opts.network, 'network'));
-      if (tagName(network) !== 'network') throw new QbgError('QBG_ERR_XML_SHAPE', `the network document's root is <${tagName(network)}>, not <network>`, { field: 'network' });
-    }
-    violations = checkNetworkPort(root, network);
+  let network: XmlNode | undefined;
+  if (opts.network !== undefined) {
+    network = rootElement(parseXmlDocument(opts.network, 'network'));
+    if (tagName(network) !== 'network') throw new QbgError('QBG_ERR_XML_SHAPE', `the network document's root is <${tagName(network)}>, not <network>`, { field: 'network' });
   }
+  let violations: XmlViolation[];
+  if (kind === 'domain') violations = checkDomain(root, network);
+  else if (kind === 'network') violations = checkNetwork(root);
+  else violations = checkNetworkPort(root, network);
   return { kind, ok: violations.length === 0, violations };
 }

@@ -60,8 +60,36 @@ t.test('each rule names its rule id and the element', async (t) => {
       for (const v of r.violations) seen.add(v.rule);
     }
   }
-  const untested = Object.keys(XML_RULES).filter((k) => !seen.has(k) && k !== 'document-root' && k !== 'virtualport-merge');
+  // start cases: a guest and the network its NIC names, judged as `virsh start` judges them
+  const startRules = new Set<string>();
+  for (const c of readdirSync(join(CORPUS, 'start'))) {
+    const domain = readFileSync(join(CORPUS, 'start', c, 'domain.xml'), 'utf8');
+    const network = readFileSync(join(CORPUS, 'start', c, 'network.xml'), 'utf8');
+    const r = checkLibvirtXml(domain, { network });
+    t.equal(r.ok, c.startsWith('accept-'), `start/${c}`);
+    t.equal(checkLibvirtXml(domain).ok, true, `start/${c}: the guest alone defines (these rules apply at start)`);
+    t.equal(checkLibvirtXml(network).ok, true, `start/${c}: the network alone defines`);
+    for (const v of r.violations) (seen.add(v.rule), startRules.add(v.rule));
+  }
+  t.same([...startRules].sort(), ['network-vlan', 'parameter-missing', 'virtualport-forward-mode', 'virtualport-merge'], 'every start rule is refused by some start case');
+  const untested = Object.keys(XML_RULES).filter((k) => !seen.has(k) && k !== 'document-root');
   t.same(untested, [], 'the corpus refuses a document under every rule');
+});
+
+t.test('xml check --network: the start rules name the NIC, the network and both places of a conflict', async (t) => {
+  const dir = join(CORPUS, 'start');
+  const check = (c: string) =>
+    checkLibvirtXml(readFileSync(join(dir, c, 'domain.xml'), 'utf8'), { network: readFileSync(join(dir, c, 'network.xml'), 'utf8') }).violations;
+  t.match(check('reject-conflict-typeid'), [
+    { rule: 'virtualport-merge', element: "interface 52:54:00:77:10:01 (type 'network') on network qbg-start", message: /typeid.*5.*interface 52:54:00:77:10:01.*1193047.*network qbg-start/ },
+  ]);
+  t.match(check('reject-conflict-portgroup'), [{ rule: 'virtualport-merge', message: /typeidversion.*portgroup web of network qbg-start/ }]);
+  t.match(check('reject-incomplete-after-merge'), [{ rule: 'parameter-missing', message: /missing typeid, typeidversion/ }]);
+  t.match(check('reject-openvswitch-on-vepa'), [{ rule: 'virtualport-forward-mode', message: /openvswitch.*macvtap/ }]);
+  t.match(check('reject-interface-vlan'), [{ rule: 'network-vlan', element: "interface 52:54:00:77:10:01 (type 'network') <vlan>" }]);
+  // a NIC on another network is not judged by this one
+  const other = readFileSync(join(dir, 'reject-conflict-typeid', 'domain.xml'), 'utf8').replace("network='qbg-start'", "network='elsewhere'");
+  t.same(checkLibvirtXml(other, { network: readFileSync(join(dir, 'reject-conflict-typeid', 'network.xml'), 'utf8') }).violations, []);
 });
 
 t.test('qbg xml check: exit 0 / 1 / 2, --json, stdin; POST /xml/check', async (t) => {
