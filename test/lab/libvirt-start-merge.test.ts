@@ -13,6 +13,9 @@ import type { CliIo } from '../../src/cli/io.js';
 import type { XmlCheckResult } from '../../src/libvirt/xml-check.js';
 import { startLibvirtLab } from './libvirt-harness.js';
 
+// 16 guest starts with qbg's hook (a Node process per hook call): ~4 min at load 10+, more than tap's 300 s
+t.setTimeout(900_000);
+
 const CASES = new URL('../fixtures/libvirt-oracle/start/', import.meta.url).pathname;
 
 async function qbgCheck(domain: string, network: string): Promise<{ code: number; result: XmlCheckResult }> {
