@@ -32,11 +32,13 @@ import {
 } from '../domain/vdp22-tlv.js';
 import type { FramePort } from './raw-socket.js';
 
-export const VDP_ACTIONS = ['accept', 'reject', 'silent', 'no-ack', 'keepalive-loss'] as const;
+export const VDP_ACTIONS = ['accept', 'reject', 'silent', 'no-ack', 'keepalive-loss', 'end-once'] as const;
 /**
  * accept: ECP ACK + success. reject: ECP ACK + response with `reason` (default 2, insufficient resources).
  * silent: ECP ACK, no VDP response. no-ack: not even the ECP ACK. keepalive-loss: accept a new request or a mode
- * change, then ignore the station's keep-alives (same mode again) so it eventually drops the VSI.
+ * change, then ignore the station's keep-alives (same mode again) so it eventually drops the VSI. end-once: answer
+ * the first request for the VSI with a de-associate of status 0 — what bridge-role lldpad does when a lost frame
+ * made it end the VSI as the request crossed (docs/ecp.md) — and accept the ones after it.
  */
 export type VdpAction = (typeof VDP_ACTIONS)[number];
 
@@ -181,6 +183,8 @@ export class SimBridge {
   private scenario: Scenario;
   private readonly evb: SimEvbParams;
   private readonly held = new Map<string, HeldVsi>();
+  /** VSIs an end-once rule has ended already. */
+  private readonly endedOnce = new Set<string>();
   private readonly queue: Outgoing[] = [];
   private inflight: InFlight | undefined;
   private txSeq: number;
@@ -381,6 +385,12 @@ export class SimBridge {
         return this.emit('vdp-ignored', { instanceUuid: uuid, mode: vsi.mode, why: rule.action });
       case 'keepalive-loss':
         if (keepalive) return this.emit('vdp-ignored', { instanceUuid: uuid, mode: vsi.mode, why: 'keepalive-loss' });
+        return this.answer(managerId2, vsi, 0, rule);
+      case 'end-once':
+        if (!this.endedOnce.has(uuid)) {
+          this.endedOnce.add(uuid);
+          return this.answer(managerId2, { ...vsi, mode: 'deassoc' }, 0, rule);
+        }
         return this.answer(managerId2, vsi, 0, rule);
       case 'accept':
         return this.answer(managerId2, vsi, 0, rule);

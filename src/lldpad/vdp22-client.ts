@@ -5,6 +5,7 @@ import { qbgError } from '../domain/errors.js';
 import { decodeClifStatus, decodeVdpReason } from '../domain/vdp-reasons.js';
 import type { VdpRequestMode, VsiAssociator, VsiEvent, VsiOutcome, VsiRequest, VsiStatus } from '../domain/vsi-request.js';
 import { parseUuid } from '../domain/identifiers.js';
+import { RequestWindow } from '../domain/request-window.js';
 import {
   decodeQueryReply,
   decodeVsiEvent,
@@ -20,13 +21,19 @@ export interface Vdp22ClientOptions extends ClifSocketOptions {
   /** How long to wait for lldpad's outcome event of a request, from when it is sent (libvirt waits 10 s). */
   requestTimeoutMs?: number;
   /**
-   * Requests handed to lldpad at once; more wait in our queue. Default 1. Measured in the lab on a loaded machine
-   * (load 18 on 2 cores), 100 associations: 1 at a time 100/100 accepted in 1.1 s; 5 or 20 at a time 1–6 % failed
-   * inside lldpad after ~16 s (ECP ACK timeout: the peers miss the 2.56 ms ACK window when several VDP exchanges
-   * overlap) and held VSIs lost keep-alives. A lost VSI costs a VM its network; 5–10 ms per VSI costs little.
-   * On a quiet machine more in flight is faster (see docs/transport.md).
+   * Upper bound of the requests handed to lldpad at once PER UPLINK (each uplink is its own ECP channel); more wait
+   * in our queue. The window itself adapts between 1 and this (src/domain/request-window.ts): it starts at 1, grows
+   * while answers come back within outcomeGraceMs and halves when an answer is lost — lldpad drops a VDP frame that
+   * arrives within 2 ms of the previous one, which a loaded host makes likely and more requests in flight make more
+   * likely (docs/ecp.md). Default 1 (no growth).
    */
   maxInFlight?: number;
+  /**
+   * Requests sent later on the same uplink that must have been answered before an unanswered earlier one is asked
+   * about at once (instead of at outcomeGraceMs) — ECP delivers in order, so being overtaken is the first sign of a
+   * lost answer. Default 3; 0 = off.
+   */
+  overtakenAfter?: number;
   /**
    * How long to wait for a request's outcome event before asking lldpad (query) what it holds, and the period of
    * further queries until requestTimeoutMs. lldpad answers in milliseconds; an event datagram lost on the way (nothing
@@ -51,6 +58,28 @@ interface Waiter {
   typeIdVersion: number;
   started: number;
   settle: (o: VsiOutcome) => void;
+  /** Its uplink's lane, send order in it, and the window's stamp when sent. */
+  lane: Lane;
+  order: number;
+  stamp: number;
+  /** Answered requests sent after this one (ECP keeps order: overtaking hints at a lost answer). */
+  overtaken: number;
+  /** Counted as a loss already (stalled in lldpad): its slot is free for the next request, the timeout not a 2nd loss. */
+  stalled: boolean;
+  /** Gives its slot in the lane back; idempotent. */
+  freeSlot: () => void;
+  /** Ask lldpad now (settleFromQuery), then mark stalled when it still has no bridge answer. */
+  checkNow: () => void;
+}
+
+/** One uplink's share of the client: its own window, its requests in lldpad and the ones waiting for a slot. */
+interface Lane {
+  window: RequestWindow;
+  inFlight: number;
+  queue: Array<() => void>;
+  sent: number;
+  /** Requests sent and not settled, in send order. */
+  outstanding: Set<Waiter>;
 }
 
 const QUERY_MODES = ['assoc', 'preassoc', 'preassoc-rr'] as const;
@@ -68,12 +97,13 @@ export class Vdp22Client implements VsiAssociator {
   private readonly held = new Map<string, string>();
   private readonly listeners = new Set<(e: VsiEvent) => void>();
   private readonly maxInFlight: number;
-  private inFlight = 0;
-  private readonly queue: Array<() => void> = [];
+  private readonly overtakenAfter: number;
+  private readonly lanes = new Map<string, Lane>();
 
   constructor(opts: Vdp22ClientOptions = {}) {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
+    this.overtakenAfter = Math.max(0, opts.overtakenAfter ?? 3);
     this.outcomeGraceMs = Math.max(0, opts.outcomeGraceMs ?? 1500);
     this.testDropEvent = opts.testDropEvent;
     this.socket = new ClifSocket({ ...opts, attach: [VDP22_MODULE_ID] });
@@ -85,29 +115,69 @@ export class Vdp22Client implements VsiAssociator {
 
   async request(req: Vdp22Request, opts: { timeoutMs?: number } = {}): Promise<VsiOutcome> {
     const msg = encodeVsiSet(req, req.hints ?? 'none'); // throws field errors for bad input
-    await this.acquire();
+    const first = await this.requestOnce(req, msg, opts);
+    // The bridge "answered" an (pre-)associate with a de-associate, status 0: not a refusal (that carries a reason)
+    // but the bridge ending the VSI as the request crossed — seen on a loaded host when lldpad lost a frame
+    // (docs/ecp.md). lldpad has dropped the VSI, so it takes a new request at once: ask again, once.
+    if (first.kind === 'rejected' && first.reasonCode === 0 && req.mode !== 'deassoc') {
+      this.retriedAtOnce++;
+      return this.requestOnce(req, msg, opts);
+    }
+    return first;
+  }
+
+  /** Requests asked again at once because the bridge ended the VSI as it answered (see request). */
+  retriedAtOnce = 0;
+
+  private async requestOnce(req: Vdp22Request, msg: string, opts: { timeoutMs?: number }): Promise<VsiOutcome> {
+    const lane = this.lane(req.uplink);
+    await this.acquire(lane);
+    let held = true;
+    const freeSlot = (): void => {
+      if (!held) return;
+      held = false;
+      this.release(lane);
+    };
     try {
-      return await this.send(req, msg, opts.timeoutMs ?? this.requestTimeoutMs);
+      return await this.send(req, msg, opts.timeoutMs ?? this.requestTimeoutMs, lane, freeSlot);
     } finally {
-      this.release();
+      freeSlot();
     }
   }
 
-  private acquire(): Promise<void> {
-    if (this.inFlight < this.maxInFlight) {
-      this.inFlight++;
+  /** The adaptive window of one uplink, for metrics and the benchmark. */
+  windowOf(uplink: string): { limit: number; max: number; losses: number; reductions: number } {
+    const w = this.lane(uplink).window;
+    return { limit: w.limit, max: w.max, losses: w.losses, reductions: w.reductions };
+  }
+
+  private lane(uplink: string): Lane {
+    let lane = this.lanes.get(uplink);
+    if (!lane) {
+      const window = new RequestWindow({ max: this.maxInFlight, inTimeMs: this.outcomeGraceMs || 1500 });
+      this.lanes.set(uplink, (lane = { window, inFlight: 0, queue: [], sent: 0, outstanding: new Set() }));
+    }
+    return lane;
+  }
+
+  private acquire(lane: Lane): Promise<void> {
+    if (lane.inFlight < lane.window.limit) {
+      lane.inFlight++;
       return Promise.resolve();
     }
-    return new Promise((resolve) => this.queue.push(resolve)); // the slot is handed over by release()
+    return new Promise((resolve) => lane.queue.push(resolve)); // the slot is handed over by release()
   }
 
-  private release(): void {
-    const next = this.queue.shift();
-    if (next) next();
-    else this.inFlight--;
+  private release(lane: Lane): void {
+    lane.inFlight--;
+    // The window may have grown since: hand out every slot it allows now.
+    while (lane.queue.length > 0 && lane.inFlight < lane.window.limit) {
+      lane.inFlight++;
+      lane.queue.shift()!();
+    }
   }
 
-  private async send(req: Vdp22Request, msg: string, timeoutMs: number): Promise<VsiOutcome> {
+  private async send(req: Vdp22Request, msg: string, timeoutMs: number, lane: Lane, freeSlot: () => void): Promise<VsiOutcome> {
     const uuid = req.instanceUuid.toLowerCase();
     const started = performance.now();
     let settle!: (o: VsiOutcome) => void;
@@ -115,21 +185,40 @@ export class Vdp22Client implements VsiAssociator {
     let done = false;
     let timer: NodeJS.Timeout | undefined;
     let grace: NodeJS.Timeout | undefined;
+    let checking = false;
     const waiter: Waiter = {
       mode: req.mode,
       uplink: req.uplink,
       typeId: req.typeId,
       typeIdVersion: req.typeIdVersion,
       started,
+      lane,
+      order: lane.sent++,
+      stamp: lane.window.stamp,
+      overtaken: 0,
+      stalled: false,
+      freeSlot,
+      checkNow: () => {
+        if (done || checking || waiter.stalled) return;
+        checking = true;
+        void this.settleFromQuery(uuid, waiter).then((hint) => {
+          checking = false;
+          if (!done && hint === 'no-answer') this.stall(waiter);
+        });
+      },
       settle: (o) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
         clearTimeout(grace);
         this.removeWaiter(uuid, waiter);
+        lane.outstanding.delete(waiter);
+        if (o.kind === 'timeout' && !waiter.stalled) lane.window.lost(waiter.stamp);
+        freeSlot();
         settle(o);
       },
     };
+    lane.outstanding.add(waiter);
     // Registered before sending: when the uplink is down lldpad may emit the failure event before its R reply.
     const list = this.waiters.get(uuid) ?? [];
     list.push(waiter);
@@ -143,8 +232,10 @@ export class Vdp22Client implements VsiAssociator {
         if (this.outcomeGraceMs > 0) {
           // The outcome event is one datagram; if it is lost nothing repeats it. Ask lldpad what it holds instead.
           const check = (): void => {
-            void this.settleFromQuery(uuid, waiter).then(() => {
-              if (!done) grace = setTimeout(check, this.outcomeGraceMs);
+            void this.settleFromQuery(uuid, waiter).then((hint) => {
+              if (done) return;
+              if (hint === 'no-answer' && waiter.overtaken >= this.overtakenAfter && this.overtakenAfter > 0) this.stall(waiter);
+              grace = setTimeout(check, this.outcomeGraceMs);
             });
           };
           grace = setTimeout(check, this.outcomeGraceMs);
@@ -162,27 +253,58 @@ export class Vdp22Client implements VsiAssociator {
    * at all. Anything else (still 255 = no bridge answer yet, an older mode) leaves the request waiting; a failure
    * still arrives as its event or ends in the timeout.
    */
-  private async settleFromQuery(uuid: string, w: Waiter): Promise<void> {
+  private async settleFromQuery(uuid: string, w: Waiter): Promise<'settled' | 'no-answer' | 'unknown'> {
     let found: ClifVsi | undefined;
     try {
       found = await this.queryVsi(w.uplink, uuid);
     } catch {
-      return; // lldpad busy or restarting: the next check or the timeout decides
+      return 'unknown'; // lldpad busy or restarting: the next check or the timeout decides
     }
-    if (!this.waiters.get(uuid)?.includes(w)) return; // the event came while we asked
+    if (!this.waiters.get(uuid)?.includes(w)) return 'settled'; // the event came while we asked
     const latencyMs = Math.round((performance.now() - w.started) * 1000) / 1000;
+    // Listed with 255 = lldpad sent the request and has no bridge answer for it.
+    const noAnswer = found !== undefined && found.hints === HINTS_NO_RESPONSE ? 'no-answer' : 'unknown';
     if (w.mode === 'deassoc') {
-      if (found) return;
+      if (found) return noAnswer;
       this.held.delete(uuid);
     } else {
       const same = found && found.mode === w.mode && found.hints === 0 && found.typeId === w.typeId && found.typeIdVersion === w.typeIdVersion;
-      if (!same) return;
+      if (!same) return noAnswer;
       this.held.set(uuid, w.uplink);
     }
     this.settledByQuery.set(uuid, w.mode);
     // An event that is really lost never clears its entry: keep only the latest few hundred.
     if (this.settledByQuery.size > 512) this.settledByQuery.delete(this.settledByQuery.keys().next().value!);
     w.settle({ kind: 'accepted', mode: w.mode, latencyMs, ...(found && found.filters.length ? { filters: found.filters } : {}) });
+    return 'settled';
+  }
+
+  /**
+   * lldpad has no bridge answer for a request that later ones on its uplink overtook: its frame or the answer's was
+   * lost inside lldpad (nothing repeats it; lldpad gives up only after its ~16 s response wait and refuses a new
+   * request for that VSI until then, R0f). Count it as a loss now — the window halves and its slot goes to the next
+   * request, so one lost answer no longer holds the uplink — and keep waiting for its outcome until the timeout.
+   */
+  private stall(w: Waiter): void {
+    if (w.stalled) return;
+    w.stalled = true;
+    w.lane.window.lost(w.stamp);
+    w.freeSlot();
+  }
+
+  /**
+   * The outcome event for `w` came. From the bridge: the window grows when it came in time. lldpad's own failure
+   * (code > 0xff: no ECP ACK, no bridge answer in its wait) is a loss. Older unanswered requests were overtaken.
+   */
+  private answered(w: Waiter, latencyMs: number, lldpadFailure: boolean): void {
+    if (lldpadFailure) {
+      if (!w.stalled) w.lane.window.lost(w.stamp);
+    } else if (!w.stalled) w.lane.window.answered(latencyMs);
+    if (this.overtakenAfter === 0) return;
+    for (const other of w.lane.outstanding) {
+      if (other.order >= w.order) break; // a Set iterates in insertion = send order
+      if (++other.overtaken === this.overtakenAfter) other.checkNow();
+    }
   }
 
   async query(uplink: string, instanceUuid: string): Promise<VsiStatus | undefined> {
@@ -260,6 +382,7 @@ export class Vdp22Client implements VsiAssociator {
       const latencyMs = Math.round((performance.now() - waiter.started) * 1000) / 1000;
       // A failure is a normal event: lldpad reports the mode the VSI ended in (deassoc) and the reason in "hints".
       // Asking for deassoc always ends in deassoc.
+      this.answered(waiter, latencyMs, code > 0xff);
       if (vsi.mode === waiter.mode && (waiter.mode === 'deassoc' || code === 0)) {
         if (waiter.mode === 'deassoc') this.held.delete(uuid);
         else this.held.set(uuid, waiter.uplink);

@@ -153,4 +153,17 @@ t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
     t.match(e, { kind: 'deassociated-by-bridge', instanceUuid: uuid, uplink: st.uplink, reasonCode: 0 });
     t.equal(await client.query(st.uplink, uuid), undefined);
   });
+
+  await t.test('bridge ends the VSI as it answers (de-associate, status 0) → asked again at once, accepted', async (t) => {
+    const uuid = randomUUID();
+    const mac = nextMac();
+    await sim.send({ cmd: 'rule', uuid, rule: { action: 'end-once' } });
+    const before = client.retriedAtOnce;
+    t.match(await client.request(req('assoc', uuid, 209, mac)), { kind: 'accepted', mode: 'assoc' });
+    t.equal(client.retriedAtOnce, before + 1, 'one request asked again');
+    const asked = sim.events.filter((e) => e.event === 'vdp-request' && e.instanceUuid === uuid && e.mode === 'assoc');
+    t.equal(asked.length, 2, 'the bridge saw the associate twice: the ended one and the new one');
+    t.match(await client.query(st.uplink, uuid), { instanceUuid: uuid, mode: 'assoc', typeId: 209 });
+    t.match(await client.request(req('deassoc', uuid, 209, mac)), { kind: 'accepted', mode: 'deassoc' });
+  });
 });

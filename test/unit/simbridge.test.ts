@@ -115,6 +115,21 @@ t.test('no-ack withholds the ECP ACK; keepalive-loss ignores the second request 
   t.equal(b.log.filter((e) => e.event === 'sent').length, 1, 'only the first request was answered');
 });
 
+t.test('end-once answers the first request for a VSI with a de-associate of status 0, the next one as asked', async (t) => {
+  const { port, log } = setup(t, { default: { action: 'end-once' } });
+  port.deliver(frame('vdp-assoc-vlan-mac-request'));
+  await tick();
+  port.deliver(encodeEcpAck({ src: '86:81:29:f9:91:6b', sequence: 1 }));
+  await tick();
+  const modes = (): unknown[] => log.filter((e) => e.event === 'sent' && e.kind === 'vdp-response').map((e) => [e.mode, e.reasonCode]);
+  t.same(modes(), [['deassoc', 0]]);
+  const again = frame('vdp-assoc-vlan-mac-request');
+  again.writeUInt16BE(again.readUInt16BE(16) + 1, 16); // the ECP sequence number: a new frame, not a duplicate
+  port.deliver(again);
+  await tick();
+  t.same(modes(), [['deassoc', 0], ['assoc', 0]]);
+});
+
 t.test('unanswered own requests are retransmitted, then given up', async (t) => {
   const { port, log, sim } = setup(t);
   port.deliver(frame('vdp-assoc-max-typeid-request'));
