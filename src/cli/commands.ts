@@ -110,6 +110,22 @@ qbg lab down --id ID | --all`,
     load: async () => (await import('./xml.js')).xmlCommand,
   },
   {
+    name: 'explain',
+    usage: 'explain DOMAIN.xml|- [--default-uplink DEV] [--json]',
+    summary: 'what qbg would do for each NIC of a domain, and what would make its start fail, before it is tried',
+    help: `qbg explain DOMAIN.xml|- [--default-uplink DEV] [--json]
+
+Asks the running qbg (POST /explain). For each NIC: who announces its VSI (owner qbg: the hook associates it
+through lldpad; owner libvirt: libvirt itself over netlink, from an interface-level 802.1Qbg virtualport), its VSI
+type and version, VLAN and uplink. Then every finding that would make the start fail, each with a stable code, the
+field and what to do: libvirt-refuses, type-unknown, type-version-unknown, vlan-not-allowed, uplink-unreadable,
+uplink-evb-not-negotiated, bridge-no-reflective-relay, lldpad-down, libvirt-netlink-lost (libvirt 9.0 without the
+netlink port shim), and warnings (uplink-unknown, libvirtd-unknown, a libvirt-owned NIC of a type qbg does not know).
+--default-uplink: the hook's defaultUplink, for NICs without <source dev>.
+Exit 0 when nothing would fail (warnings allowed), 1 when something would, 2 for usage.`,
+    load: async () => (await import('./explain.js')).explainCommand,
+  },
+  {
     name: 'hook',
     usage: 'hook install [--libvirt] [--vdsm] [--dir D] …',
     summary: 'install the libvirt qemu / vdsm hooks that associate VM NICs through qbg',

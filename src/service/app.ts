@@ -18,6 +18,7 @@ import { RemoteRegistry } from '../vtdb/remote-registry.js';
 import { typesRoutes } from '../api/types-routes.js';
 import { typedbRoutes, remotesRoutes } from '../api/typedb-routes.js';
 import { xmlRoutes } from '../api/xml-routes.js';
+import { explainRoutes } from '../api/explain-routes.js';
 import { uplinksRoutesFor } from '../api/uplinks-routes.js';
 import { healthRoutes } from '../api/health-routes.js';
 import { metricsRoutes } from '../api/metrics-routes.js';
@@ -182,6 +183,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     remotesRoutes({ remotes, types, writer: typeWriter }),
     fleetRoutes({ fleet }),
     xmlRoutes({ types }),
+    explainRoutes({ types, uplinks, lldpadPing: () => associator.ping(), ...(config.lldpad.netns !== undefined ? { lldpadNetns: config.lldpad.netns } : {}) }),
     uplinksRoutesFor(uplinks),
     nicsRoutes({ nics, migration, reconciler }),
     uiRoutes(),
