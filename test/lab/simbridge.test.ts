@@ -29,6 +29,10 @@ t.test('simulated bridge vs station lldpad (vdptool as ground truth)', async (t)
     return r.stdout.includes(`uuid = ${uuid}`);
   };
   const eventsFor = (uuid: string, event: string): SimEvent[] => sim.events.filter((e) => e.event === event && e.instanceUuid === uuid);
+  // The simulator reports on its own channel, which can deliver after vdptool already printed lldpad's answer:
+  // wait for the report instead of reading the event list once.
+  const reported = (uuid: string, event: string): Promise<SimEvent> =>
+    sim.waitFor((e) => e.event === event && e.instanceUuid === uuid, 5000, `the simulator's '${event}' report for ${uuid}`);
 
   // The first association after EVB comes up can still meet "VDP protocol not supported": retry a warm-up VSI.
   const warm = randomUUID();
@@ -49,9 +53,10 @@ t.test('simulated bridge vs station lldpad (vdptool as ground truth)', async (t)
     t.match(out, /mode = assoc/);
     t.notMatch(out, /Error/);
     t.equal(await holds(uuid), true, 'station lldpad holds the VSI');
+    const sent = await reported(uuid, 'sent'); // reported after the request: both are in the list from here on
     const req = eventsFor(uuid, 'vdp-request')[0];
     t.match(req, { mode: 'assoc', typeId: 100, typeIdVersion: 1, keepalive: false, action: 'accept', filterFormat: 2, filters: [{ vid: 0, mac }] });
-    t.match(eventsFor(uuid, 'sent')[0], { kind: 'vdp-response', mode: 'assoc', status: 0x40, reasonCode: 0 });
+    t.match(sent, { kind: 'vdp-response', mode: 'assoc', status: 0x40, reasonCode: 0 });
     t.match(await vdp('deassoc', uuid, 100, mac), /mode = deassoc/);
     t.equal(await holds(uuid), false, 'gone after deassoc');
   });
@@ -61,7 +66,7 @@ t.test('simulated bridge vs station lldpad (vdptool as ground truth)', async (t)
     await sim.send({ cmd: 'rule', uuid, rule: { action: 'reject', reason: 2 } });
     const out = await vdp('assoc', uuid, 101, nextMac());
     t.match(out, /Error returned by Bridge: Insufficient resources at bridge/);
-    t.match(eventsFor(uuid, 'sent')[0], { kind: 'vdp-response', status: 0x42, reasonCode: 2, reason: 'Insufficient resources at bridge' });
+    t.match(await reported(uuid, 'sent'), { kind: 'vdp-response', status: 0x42, reasonCode: 2, reason: 'Insufficient resources at bridge' });
     t.equal(await holds(uuid), false, 'station does not hold a rejected VSI');
   });
 
@@ -81,7 +86,7 @@ t.test('simulated bridge vs station lldpad (vdptool as ground truth)', async (t)
     await sim.send({ cmd: 'rule', uuid, rule: { action: 'silent' } });
     const out = await vdp('assoc', uuid, 102, nextMac());
     t.match(out, /Internal Error : Ack not received from bridge/);
-    t.ok(eventsFor(uuid, 'vdp-ignored').length >= 1, 'simulator saw the request and stayed silent');
+    t.ok(await reported(uuid, 'vdp-ignored'), 'simulator saw the request and stayed silent');
     t.equal(eventsFor(uuid, 'sent').length, 0, 'no VDP response sent');
     t.equal(await holds(uuid), false);
   });
