@@ -28,6 +28,8 @@ export interface StartQbgOptions {
   /** 'scripted': the same service as `qbg serve` with the scripted associator instead of lldpad
    *  (test/helpers/scripted-serve.ts), for tests of many hosts without a lab. */
   associator?: 'lldpad' | 'scripted';
+  /** Run inside this network namespace (`ip netns exec`, which execs: the child's pid is qbg's). */
+  netns?: string;
 }
 
 export async function startQbg(opts: StartQbgOptions = {}): Promise<QbgProcess> {
@@ -35,7 +37,9 @@ export async function startQbg(opts: StartQbgOptions = {}): Promise<QbgProcess> 
   const configPath = join(dir, 'config.json');
   writeFileSync(configPath, JSON.stringify({ listen: { host: '127.0.0.1', port: 0, socket: '' }, dbPath: join(dir, 'qbg.db'), logLevel: 'warn', ...opts.config }));
   const entry = opts.associator === 'scripted' ? [join(ROOT, 'test/helpers/scripted-serve.ts'), configPath] : [join(ROOT, 'src/cli/main.ts'), 'serve', '--config', configPath];
-  const child = spawn(process.execPath, ['--import', 'tsx', ...entry], {
+  const argv = [process.execPath, '--import', 'tsx', ...entry];
+  if (opts.netns) argv.unshift('ip', 'netns', 'exec', opts.netns);
+  const child = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { hookCommand } from '../../src/cli/hook.js';
 import type { CliIo } from '../../src/cli/io.js';
+import { QBG_XMLNS } from '../../src/libvirt/qbg-metadata.js';
 import { labStartLibvirtd, labStopLibvirtd, type LabLibvirt } from '../../src/lab/lab.js';
 import { startLab, type ExecResult, type Lab, type TeardownHost } from './harness.js';
 
@@ -153,6 +154,8 @@ export interface GuestNic {
   dev?: string;
   /** full interface-level 802.1Qbg virtualport */
   virtualport?: { managerid: string | number; typeid: string | number; typeidversion: string | number; instanceid?: string };
+  /** qbg profile named for this NIC in qbg's domain metadata (<qbg:nic mac profile/>): qbg's hook associates it */
+  profile?: string;
 }
 
 /** The smallest guest libvirt runs here: TCG, 64 MiB, no disk, no option ROM (iPXE would burn a core for ~45 s). */
@@ -169,10 +172,14 @@ export function guestXml(g: { name: string; uuid: string; nics: GuestNic[] }): s
       <rom enabled='no'/>
     </interface>`;
   });
+  const named = g.nics.filter((n) => n.profile);
+  const metadata = named.length
+    ? `  <metadata>\n    <qbg:nics xmlns:qbg='${QBG_XMLNS}'>\n${named.map((n) => `      <qbg:nic mac='${n.mac}' profile='${n.profile}'/>\n`).join('')}    </qbg:nics>\n  </metadata>\n`
+    : '';
   return `<domain type='qemu'>
   <name>${g.name}</name>
   <uuid>${g.uuid}</uuid>
-  <memory unit='MiB'>64</memory>
+${metadata}  <memory unit='MiB'>64</memory>
   <os><type arch='x86_64' machine='pc'>hvm</type></os>
   <devices>
 ${nics.join('\n')}
