@@ -35,6 +35,8 @@ export interface FleetConfig {
   migrationGraceSeconds: number;
   /** Outbox rows per PostgreSQL transaction. */
   drainBatch: number;
+  /** fleet_nic_transitions older than this many days are deleted (1–3650; default FLEET_TRANSITION_RETENTION_DAYS, filled in by loadConfig). */
+  transitionRetentionDays?: number;
 }
 
 export interface QbgConfig {
@@ -192,16 +194,22 @@ function validate(c: QbgConfig): QbgConfig {
   return c;
 }
 
+/** fleet_nic_transitions are kept this many days unless fleet.transitionRetentionDays says otherwise. */
+export const FLEET_TRANSITION_RETENTION_DAYS = 30;
 const FLEET_DEFAULTS = { heartbeatSeconds: 5, staleSeconds: 60, catchUpSeconds: 10, backoffMaxSeconds: 10, migrationGraceSeconds: 30 };
-const FLEET_FIELDS = ['postgres', 'host', 'drainBatch', ...Object.keys(FLEET_DEFAULTS)];
+const FLEET_FIELDS = ['postgres', 'host', 'drainBatch', 'transitionRetentionDays', ...Object.keys(FLEET_DEFAULTS)];
 
 /** `fleet:` needs a postgres URL; everything else has a default (host: this machine's name). */
 function validateFleet(input: unknown): FleetConfig {
   if (!isObject(input)) throw qbgError('QBG_ERR_CONFIG', 'fleet', 'must be a mapping like { postgres: "postgres://…", host: "hv-017" }');
   for (const k of Object.keys(input)) if (!FLEET_FIELDS.includes(k)) throw qbgError('QBG_ERR_CONFIG', `fleet.${k}`, `is not a fleet setting (allowed: ${FLEET_FIELDS.join(', ')})`);
-  const f = { ...FLEET_DEFAULTS, drainBatch: 500, host: hostname(), ...input } as Record<string, unknown>;
+  const f = { ...FLEET_DEFAULTS, drainBatch: 500, transitionRetentionDays: FLEET_TRANSITION_RETENTION_DAYS, host: hostname(), ...input } as Record<string, unknown>;
   if (!Number.isInteger(f.drainBatch) || (f.drainBatch as number) < 1 || (f.drainBatch as number) > 10000) {
     throw qbgError('QBG_ERR_CONFIG', 'fleet.drainBatch', `must be an integer 1–10000, got ${String(f.drainBatch)}`);
+  }
+  const keep = f.transitionRetentionDays;
+  if (!Number.isInteger(keep) || (keep as number) < 1 || (keep as number) > 3650) {
+    throw qbgError('QBG_ERR_CONFIG', 'fleet.transitionRetentionDays', `must be a whole number of days 1–3650, got ${String(keep)}`);
   }
   if (typeof f.postgres !== 'string' || !/^postgres(ql)?:\/\/./.test(f.postgres)) {
     throw qbgError('QBG_ERR_CONFIG', 'fleet.postgres', 'must be a URL postgres://user:password@host:port/database (or set QBG_FLEET_URL)');

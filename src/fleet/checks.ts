@@ -27,10 +27,15 @@ export async function runFleetChecks(db: pg.Pool | pg.ClientBase, o: { staleSeco
   const out: FleetFinding[] = [];
   // one VSI held (associated or pre-associated) on two hosts, and neither side is a migration qbg knows of
   const doubled = await db.query<{ instance_uuid: string; hosts: string[]; states: string[]; nics: string[] }>(
+    // the inner query walks the partial index fleet_nics_held only (no sort, no arrays): the aggregation with
+    // its ordered arrays then runs for the few doubled UUIDs, not for every held NIC (pg-migrations #3)
     `SELECT instance_uuid, array_agg(host ORDER BY host) AS hosts, array_agg(state ORDER BY host) AS states, array_agg(nic_id ORDER BY host) AS nics
-     FROM fleet_nics WHERE state IN ('associated', 'pre-associated')
+     FROM fleet_nics
+     WHERE state IN ('associated', 'pre-associated') AND instance_uuid IN (
+       SELECT instance_uuid FROM fleet_nics WHERE state IN ('associated', 'pre-associated')
+       GROUP BY instance_uuid HAVING min(host) <> max(host))
      GROUP BY instance_uuid
-     HAVING count(DISTINCT host) > 1 AND NOT bool_or(coalesce(request_cause, '') = ANY($1::text[]))`,
+     HAVING NOT bool_or(coalesce(request_cause, '') = ANY($1::text[]))`,
     [MIGRATION_CAUSES],
   );
   for (const r of doubled.rows) {

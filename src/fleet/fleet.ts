@@ -3,8 +3,8 @@
 // PostgreSQL may be down at start or any time after; the host keeps working on its SQLite and catches up later.
 import type { Database } from 'better-sqlite3';
 import type pg from 'pg';
-import { Gauge } from 'prom-client';
-import type { FleetConfig } from '../config.js';
+import { Counter, Gauge } from 'prom-client';
+import { FLEET_TRANSITION_RETENTION_DAYS, type FleetConfig } from '../config.js';
 import type { NicRepo } from '../store/nic-repo.js';
 import type { TypeService, TypeWriter } from '../vtdb/type-service.js';
 import type { TransitionBus } from '../service/transition-bus.js';
@@ -15,6 +15,7 @@ import { incarnationOf } from './fleet-state.js';
 import { NicPublisher, type OutboxDepth } from './nic-publisher.js';
 import { migratePg } from './pg-migrations.js';
 import { createFleetPool, createFleetSession, redactUrl } from './pool.js';
+import { pruneTransitions } from './retention.js';
 import { FleetTypeSync, TYPES_CHANNEL } from './type-sync.js';
 import { FleetTypeWriter, fleetUnavailable } from './type-writer.js';
 
@@ -71,6 +72,7 @@ export class Fleet {
   private tasks: Array<Promise<unknown>> = [];
   private wakeSession?: () => void;
   private readonly findingsGauge?: Gauge<'check'>;
+  private readonly prunedCounter?: Counter;
 
   constructor(private readonly o: FleetOptions) {
     const { config, db, types, log } = o;
@@ -101,6 +103,7 @@ export class Fleet {
       const self = this;
       this.findingsGauge = new Gauge({ name: 'qbg_fleet_findings', help: 'Fleet check findings now, by check', labelNames: ['check'], registers });
       for (const c of FLEET_CHECKS) this.findingsGauge.set({ check: c }, 0);
+      this.prunedCounter = new Counter({ name: 'qbg_fleet_transitions_pruned_total', help: 'Fleet NIC transitions this host deleted as older than fleet.transitionRetentionDays', registers });
       new Gauge({
         name: 'qbg_fleet_outbox_rows',
         help: 'NIC changes of this host not yet in the fleet database',
@@ -177,7 +180,7 @@ export class Fleet {
     void this.catchUp();
   }
 
-  /** Periodic: types missed by NOTIFY, the checker lock, the fleet checks. Errors wait for the next tick. */
+  /** Periodic: types missed by NOTIFY, the checker lock, the fleet checks, and (checker only) the retention job. Errors wait for the next tick. */
   async catchUp(): Promise<void> {
     if (!this.schemaReady || this.stopped) return;
     await this.typeSync.syncNow().catch(() => undefined);
@@ -188,6 +191,18 @@ export class Fleet {
         .catch(() => false);
     }
     await this.check().catch(() => undefined);
+    if (this.leader) await this.prune().catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'fleet: pruning old NIC transitions failed'));
+  }
+
+  /** Deletes fleet NIC transitions older than the retention (one host does it for the fleet: the checker). */
+  async prune(): Promise<number> {
+    const days = this.o.config.transitionRetentionDays ?? FLEET_TRANSITION_RETENTION_DAYS;
+    const n = await pruneTransitions(this.pool, days);
+    if (n > 0) {
+      this.prunedCounter?.inc(n);
+      this.o.log?.info({ pruned: n, days }, 'fleet: pruned NIC transitions older than the retention');
+    }
+    return n;
   }
 
   /** Runs the fleet checks now: metrics always, events for new findings when this host is the checker. */

@@ -103,6 +103,26 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       INSERT INTO fleet_typedb (rev) VALUES (0);
     `,
   },
+  {
+    version: 3,
+    name: 'fleet_check_indexes',
+    // Every host runs the fleet checks every catchUpSeconds. With 100,000 NICs the double-held check grouped every
+    // held row with three ordered array_aggs (1.9 s a round) and the migration check scanned the whole table
+    // (150 ms): the first now finds the doubled instance UUIDs from this index alone (an index-only scan, min(host)
+    // <> max(host) per group) and aggregates only those; the second reads the few rows a migration start left.
+    // fleet_nics_instance served only these checks; the partial index replaces it.
+    sql: `
+      CREATE INDEX fleet_nics_held ON fleet_nics (instance_uuid, host) WHERE state IN ('associated', 'pre-associated');
+      CREATE INDEX fleet_nics_migration_start ON fleet_nics (updated_at) WHERE state = 'associated' AND request_cause = 'migration-start';
+      DROP INDEX fleet_nics_instance;
+    `,
+  },
+  {
+    version: 4,
+    name: 'fleet_nic_transitions_at',
+    // the retention job (src/fleet/retention.ts) deletes by age: without this it would scan every transition
+    sql: `CREATE INDEX fleet_nic_transitions_at ON fleet_nic_transitions (at);`,
+  },
   // ↑ append new migrations here; never edit the ones above.
 ];
 

@@ -3,7 +3,7 @@
 // written with the state change and drained in order; a batch delivered twice is stored once; PostgreSQL down does
 // not stop associations and everything arrives after; types edited on one host reach the other; the loser of a
 // race gets 409 naming the version; the fleet view pages by key; a VSI held on two hosts is reported.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,6 +43,8 @@ interface Host {
   url: string;
   lldpad: ScriptedLldpad;
   events: QbgEvent[];
+  /** Stops the service (once; the teardown does it otherwise). */
+  stop(): Promise<void>;
 }
 
 async function startHost(t: { teardown(fn: () => unknown): void }, fleet?: FleetConfig): Promise<Host> {
@@ -51,8 +53,10 @@ async function startHost(t: { teardown(fn: () => unknown): void }, fleet?: Fleet
   const events: QbgEvent[] = [];
   svc.bus.subscribe((e) => events.push(e));
   const [url] = await svc.start();
-  t.teardown(() => svc.stop());
-  return { svc, url, lldpad, events };
+  let stopped: Promise<void> | undefined;
+  const stop = () => (stopped ??= svc.stop());
+  t.teardown(stop);
+  return { svc, url, lldpad, events, stop };
 }
 
 async function api(h: Host, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -338,4 +342,139 @@ t.test('fleet view: filters and keyset paging across hosts; fleet checks are fin
   await until('event raised', async () => [...a.events, ...b.events].some((e) => e.kind === 'fleet-migration-source-holding'), 10_000, 100);
   t.equal((await api(a, 'POST', `/migrations/${vm(1)}/stop`)).status, 200);
   await until('resolved once the source let go', async () => (await api(a, 'GET', '/fleet/findings')).body.findings.length === 0, 15_000, 200);
+});
+
+/**
+ * Makes every pg_notify() in this database a no-op for connections opened from now on (public.pg_notify ahead of
+ * pg_catalog's on the search_path): qbg's type notifications are "missed". Checked, not assumed: a listener gets the
+ * marker sent after a pg_notify() call, and not the call's payload (notifications arrive in commit order).
+ */
+async function suppressNotify(t: Test, url: string): Promise<void> {
+  const db = new URL(url).pathname.slice(1);
+  await query(url, `CREATE FUNCTION public.pg_notify(text, text) RETURNS void LANGUAGE sql AS 'SELECT NULL::void'`);
+  await query(url, `ALTER DATABASE ${pg.escapeIdentifier(db)} SET search_path = public, pg_catalog`);
+  const listener = new pg.Client(url);
+  await listener.connect();
+  try {
+    const got: string[] = [];
+    listener.on('notification', (m) => got.push(m.payload ?? ''));
+    await listener.query('LISTEN qbg_types');
+    await query(url, "SELECT pg_notify('qbg_types', 'through-pg_notify')");
+    await query(url, "NOTIFY qbg_types, 'marker'");
+    await until('the marker notification', async () => got.includes('marker'), 10_000, 20);
+    t.same(got, ['marker'], 'pg_notify() sends nothing in this database');
+  } finally {
+    await listener.end();
+  }
+}
+
+async function typeVersion(h: Host): Promise<number | undefined> {
+  return (await api(h, 'GET', '/types/web')).body?.typeIdVersion;
+}
+
+t.test('a type edit whose NOTIFY was missed reaches the other host by the periodic catch-up alone', async (t) => {
+  const url = await freshDb();
+  await suppressNotify(t, url);
+  const a = await startHost(t, fleetConfig(url, 'hv-a'));
+  // b's LISTEN connection stays up the whole time (no reconnect catch-up): only the periodic one can bring the edit
+  const b = await startHost(t, fleetConfig(url, 'hv-b', { catchUpSeconds: 1 }));
+  for (const h of [a, b]) await until('fleet ready', async () => h.svc.fleet!.status().schemaReady, 20_000, 50);
+  const pid = async () => (await query(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'qbg hv-b session'"))[0]?.pid;
+  const listener = await until("b's LISTEN connection", pid, 10_000, 50);
+
+  t.equal((await api(a, 'POST', '/types', TYPE)).status, 201);
+  t.equal((await api(a, 'PUT', '/types/web', { allowedVlans: [10, 20] })).status, 200);
+  t.equal(await typeVersion(a), 2, 'the writing host has its edit at once (it reloads after its COMMIT)');
+  await until('b has version 2 by catch-up', async () => (await typeVersion(b)) === 2, 15_000, 100);
+  t.equal(await pid(), listener, 'the same LISTEN connection throughout: no reconnect brought it');
+});
+
+t.test('the LISTEN connection killed (pg_terminate_backend): the host reconnects, catches up what it missed, and hears NOTIFYs again', async (t) => {
+  const url = await freshDb();
+  await suppressNotify(t, url);
+  const a = await startHost(t, fleetConfig(url, 'hv-a'));
+  // no periodic catch-up during the test: what b learns comes by its reconnect or by a notification
+  const b = await startHost(t, fleetConfig(url, 'hv-b', { catchUpSeconds: 3600 }));
+  for (const h of [a, b]) await until('fleet ready', async () => h.svc.fleet!.status().schemaReady, 20_000, 50);
+  const sessionPid = async () => (await query(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'qbg hv-b session'"))[0]?.pid as number | undefined;
+  const first = await until("b's LISTEN connection", sessionPid, 10_000, 50);
+  t.equal((await api(a, 'POST', '/types', TYPE)).status, 201);
+  t.equal(await typeVersion(b), undefined, 'no notification, no catch-up: b has not seen the new type');
+
+  const killed = await query(url, 'SELECT pg_terminate_backend($1) AS ok', [first]);
+  t.equal(killed[0].ok, true);
+  const second = await until('b listens on a new connection', async () => {
+    const p = await sessionPid();
+    return p !== undefined && p !== first ? p : undefined;
+  }, 15_000, 50);
+  await until('b caught up on the reconnect', async () => (await typeVersion(b)) === 1, 15_000, 50);
+
+  // and it listens again: a change written straight to PostgreSQL with a NOTIFY statement (not the shadowed
+  // function) reaches b, whose periodic catch-up is an hour away
+  const spec = JSON.stringify({ name: 'web', description: 'edited in PostgreSQL', managerId: 1, managerId2: '01' + '0'.repeat(30), typeId: 100, typeIdVersion: 2, filterFormat: 'vlan-mac', allowedVlans: [] });
+  await query(url, `WITH v AS (INSERT INTO fleet_vsi_type_versions (name, type_id_version, manager_id2, type_id, spec, created_at)
+      VALUES ('web', 2, $1, 100, $2, now()::text)),
+    ty AS (UPDATE fleet_vsi_types SET current_version = 2 WHERE name = 'web')
+    UPDATE fleet_typedb SET rev = rev + 1`, ['01' + '0'.repeat(30), spec]);
+  await query(url, "NOTIFY qbg_types, 'test'");
+  await until('b hears the NOTIFY on its new connection', async () => (await typeVersion(b)) === 2, 15_000, 50);
+  t.equal(await sessionPid(), second, 'on the same new connection (no further reconnect)');
+});
+
+t.test('checks take-over: when the checker host stops, another host takes the checker lock and raises the events', async (t) => {
+  const url = await freshDb();
+  const hosts = [await startHost(t, fleetConfig(url, 'hv-a')), await startHost(t, fleetConfig(url, 'hv-b')), await startHost(t, fleetConfig(url, 'hv-c'))];
+  for (const h of hosts) await until('fleet ready', async () => h.svc.fleet!.status().schemaReady, 20_000, 50);
+  const checkers = () => hosts.filter((h) => h.svc.fleet!.status().checker);
+  const first = await until('one checker', async () => (checkers().length === 1 ? checkers()[0] : undefined), 10_000, 50);
+  // the lock in PostgreSQL agrees: held by exactly one session, the checker's
+  const holders = await query(url, `SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+    WHERE l.locktype = 'advisory' AND l.objid = $1 AND l.granted`, [0x71626732]);
+  t.same(holders.map((r) => r.application_name), [`qbg ${first.svc.fleet!.host} session`]);
+
+  t.equal((await api(hosts[0], 'POST', '/types', TYPE)).status, 201);
+  const rest = hosts.filter((h) => h !== first);
+  for (const h of rest) await until('type everywhere', async () => (await typeVersion(h)) === 1, 10_000, 50);
+  await first.stop();
+  const next = await until('another host took over', async () => (rest.filter((h) => h.svc.fleet!.status().checker).length === 1 ? rest.find((h) => h.svc.fleet!.status().checker) : undefined), 15_000, 50);
+  t.equal(rest.filter((h) => h.svc.fleet!.status().checker).length, 1, 'exactly one successor');
+
+  // a finding that appears now is raised by the new checker, once
+  const other = rest.find((h) => h !== next)!;
+  const shared = '21111111-2222-4333-8444-555555555555';
+  await associate(next, 40, { instanceUuid: shared });
+  await associate(other, 41, { instanceUuid: shared });
+  const raised = await until('double-held raised', async () => {
+    const e = [...next.events, ...other.events].filter((x) => x.kind === 'fleet-double-held');
+    return e.length ? e : undefined;
+  }, 15_000, 50);
+  t.match(raised, [{ detail: { instanceUuid: shared, checkedBy: next.svc.fleet!.host } }], 'by the host that took over');
+  t.equal(other.events.filter((x) => x.kind === 'fleet-double-held').length, 0, 'not by the other one');
+});
+
+t.test('fleet_nic_transitions older than fleet.transitionRetentionDays are pruned by the checker host; newer ones stay', async (t) => {
+  const url = await freshDb();
+  const a = await startHost(t, fleetConfig(url, 'hv-a', { transitionRetentionDays: 30 }));
+  await until('fleet ready', async () => a.svc.fleet!.status().schemaReady, 20_000, 50);
+  await until('a is the checker', async () => a.svc.fleet!.status().checker, 10_000, 50);
+  // 12,000 transitions 31–40 days old (more than one prune batch) and 500 from 29 days ago, of a host long gone
+  await query(url, `INSERT INTO fleet_nic_transitions (host, incarnation, seq, history_seq, nic_id, at, from_state, to_state, event, cause)
+    SELECT 'hv-old', 'inc', s, s, 'nic-' || (s % 50), now() - make_interval(days => 31 + s % 10), 'new', 'associating', 'request-assoc', 'api-assoc'
+    FROM generate_series(1, 12000) AS s`);
+  await query(url, `INSERT INTO fleet_nic_transitions (host, incarnation, seq, history_seq, nic_id, at, from_state, to_state, event, cause)
+    SELECT 'hv-old', 'inc', s, s, 'nic-' || (s % 50), now() - interval '29 days', 'new', 'associating', 'request-assoc', 'api-assoc'
+    FROM generate_series(12001, 12500) AS s`);
+  t.equal((await api(a, 'POST', '/types', TYPE)).status, 201);
+  await associate(a, 1);
+  await until('drained', async () => a.svc.fleet!.status().outbox.rows === 0, 20_000, 50);
+  const fresh = Number((await query(url, "SELECT count(*) AS n FROM fleet_nic_transitions WHERE host = 'hv-a'"))[0].n);
+  t.ok(fresh >= 2, `${fresh} transitions of a's association`);
+
+  // the periodic job (every catchUpSeconds, on the checker) does it
+  await until('expired transitions pruned', async () => Number((await query(url, "SELECT count(*) AS n FROM fleet_nic_transitions WHERE at < now() - interval '30 days'"))[0].n) === 0, 20_000, 100);
+  const left = await query(url, 'SELECT host, count(*) AS n, min(at) > now() - interval \'30 days\' AS all_newer FROM fleet_nic_transitions GROUP BY host ORDER BY host');
+  t.same(left.map((r) => [r.host, Number(r.n), r.all_newer]), [['hv-a', fresh, true], ['hv-old', 500, true]]);
+  t.equal(await a.svc.fleet!.prune(), 0, 'nothing more to do');
+  const metrics = await (await fetch(`${a.url}/metrics`)).text();
+  t.match(metrics, /qbg_fleet_transitions_pruned_total 12000/);
 });

@@ -51,6 +51,13 @@ t.test('fleet: off by default; QBG_FLEET_URL turns it on with defaults; bad sett
   t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /fleet\.staleSecs: is not a fleet setting/ });
   writeFileSync(f, 'fleet:\n  postgres: "postgres://x/y"\n  heartbeatSeconds: 0\n');
   t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /fleet\.heartbeatSeconds.*> 0/ });
+  t.equal(c.fleet!.transitionRetentionDays, 30, 'fleet transitions kept 30 days by default');
+  writeFileSync(f, 'fleet:\n  postgres: "postgres://x/y"\n  transitionRetentionDays: 7\n');
+  t.equal(loadConfig({ path: f, env: {} }).fleet!.transitionRetentionDays, 7);
+  for (const bad of ['0', '1.5', '3651', '"a week"']) {
+    writeFileSync(f, `fleet:\n  postgres: "postgres://x/y"\n  transitionRetentionDays: ${bad}\n`);
+    t.throws(() => loadConfig({ path: f, env: {} }), { code: 'QBG_ERR_CONFIG', message: /fleet\.transitionRetentionDays: must be a whole number of days 1–3650/ }, bad);
+  }
 });
 
 t.test('listen.insecureNoAuth and the rate limit knobs are checked', async (t) => {
