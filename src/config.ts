@@ -58,6 +58,12 @@ export interface QbgConfig {
     /** VDP22 requests handed to lldpad at once (more queue in qbg). 1 is safe on a busy host: see docs/transport.md. */
     maxInFlight: number;
   };
+  /**
+   * Who announces the VSIs of this host's libvirt VMs (docs/ownership.md): 'qbg' (default) — the domain XML carries
+   * no interface-level virtualport and the hook associates over lldpad's client socket; 'libvirt' — the XML carries
+   * the full virtualport, libvirt associates over netlink and qbg only observes. Env QBG_OWNERSHIP.
+   */
+  ownership: 'qbg' | 'libvirt';
   /** Desired EVB configuration per uplink (see src/domain/evb-config.ts); validated by the uplink manager. */
   uplinks: unknown[];
   /** Receivers of failure and notice events (see src/service/webhooks.ts): [{ url, events?, secret? }]. */
@@ -89,6 +95,7 @@ export function defaultConfig(): QbgConfig {
     tokens: { admin: [], hook: [], monitor: [] },
     remotes: [],
     lldpad: { transport: 'vdp22', pidFile: '/var/run/lldpad.pid', maxInFlight: 1 },
+    ownership: 'qbg',
     uplinks: [],
     webhooks: [],
     reconcile: { intervalSeconds: 30, concurrency: 16, maxAttempts: 8, backoffBaseSeconds: 1, backoffMaxSeconds: 60 },
@@ -121,7 +128,7 @@ const splitTokens = (v: string | undefined) => (v ? v.split(',').map((s) => s.tr
 
 /** Environment overrides: QBG_HOST, QBG_PORT, QBG_SOCKET, QBG_INSECURE_NO_AUTH (1/true/0/false), QBG_DB,
  *  QBG_LOG_LEVEL, QBG_ADMIN_TOKENS, QBG_HOOK_TOKENS, QBG_MONITOR_TOKENS (comma-separated), QBG_LLDPAD_NETNS,
- *  QBG_LLDPAD_TRANSPORT, QBG_FLEET_URL, QBG_FLEET_HOST. */
+ *  QBG_LLDPAD_TRANSPORT, QBG_OWNERSHIP, QBG_FLEET_URL, QBG_FLEET_HOST. */
 function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const o: Record<string, unknown> = {};
   const listen: Record<string, unknown> = {};
@@ -147,6 +154,7 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.QBG_LLDPAD_NETNS) lldpad.netns = env.QBG_LLDPAD_NETNS;
   if (env.QBG_LLDPAD_TRANSPORT) lldpad.transport = env.QBG_LLDPAD_TRANSPORT;
   if (Object.keys(lldpad).length) o.lldpad = lldpad;
+  if (env.QBG_OWNERSHIP) o.ownership = env.QBG_OWNERSHIP;
   const fleet: Record<string, unknown> = {};
   if (env.QBG_FLEET_URL) fleet.postgres = env.QBG_FLEET_URL;
   if (env.QBG_FLEET_HOST) fleet.host = env.QBG_FLEET_HOST;
@@ -157,6 +165,9 @@ function envOverrides(env: NodeJS.ProcessEnv): Record<string, unknown> {
 function validate(c: QbgConfig): QbgConfig {
   if (!['vdp22', 'netlink'].includes(c.lldpad.transport)) {
     throw qbgError('QBG_ERR_CONFIG', 'lldpad.transport', `must be vdp22 or netlink, got ${String(c.lldpad.transport)}`);
+  }
+  if (!['qbg', 'libvirt'].includes(c.ownership)) {
+    throw qbgError('QBG_ERR_CONFIG', 'ownership', `must be qbg or libvirt (who announces a libvirt VM's VSIs), got ${String(c.ownership)}`);
   }
   if (!Number.isInteger(c.listen.port) || c.listen.port < 0 || c.listen.port > 65535) {
     throw qbgError('QBG_ERR_CONFIG', 'listen.port', `must be an integer 0–65535, got ${String(c.listen.port)}`);

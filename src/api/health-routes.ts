@@ -16,6 +16,8 @@ export interface ReadinessDeps {
   checkTimeoutMs?: number;
   /** Reported by /healthz. */
   version?: string;
+  /** Reported by /healthz: who announces this host's libvirt VSIs (config ownership); the hook reads it. */
+  ownership?: 'qbg' | 'libvirt';
 }
 
 export interface CheckResult {
@@ -78,6 +80,7 @@ export function healthRoutes(deps: ReadinessDeps): FastifyPluginAsync {
       status: 'ok',
       uptimeSeconds: Math.round((Date.now() - startedAt) / 1000),
       ...(deps.version ? { version: deps.version } : {}),
+      ...(deps.ownership ? { ownership: deps.ownership } : {}),
     }));
 
     app.get(

@@ -7,7 +7,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { QbgError, qbgError } from '../domain/errors.js';
 import { TYPE_ID_VERSION_MAX, VLAN_MAX } from '../domain/identifiers.js';
-import { NIC_MODES, parseNicId, type Nic } from '../domain/nic.js';
+import { NIC_MODES, NIC_OWNERS, parseNicId, type Nic } from '../domain/nic.js';
 import { NIC_STATES } from '../domain/nic-state.js';
 import { FORGETTABLE_STATES, type NicAnswer, type NicService } from '../service/nic-service.js';
 import type { MigrationService, MigrationStepResult } from '../service/migration.js';
@@ -36,6 +36,15 @@ export const AssociateBody = Type.Object(
   { additionalProperties: false },
 );
 
+export const ObserveBody = Type.Object(
+  {
+    vmUuid: Uuid,
+    ...NicFields,
+    expect: Type.Enum(['held', 'gone'], { description: "what libvirt's step should have left in lldpad: held (VM started), gone (VM stopped)" }),
+  },
+  { additionalProperties: false },
+);
+
 const MigrationNic = Type.Object(NicFields, { additionalProperties: false });
 export const PrepareBody = Type.Object({ nics: Type.Array(MigrationNic, { minItems: 1, maxItems: 64 }) }, { additionalProperties: false });
 
@@ -53,6 +62,7 @@ export const NicSchema = Type.Object({
   vlan: Type.Integer(),
   bridgeVlan: Type.Optional(Type.Integer({ description: 'the VID the bridge assigned to a wildcard (vlan 0) request, while held' })),
   instanceUuid: Type.String(),
+  owner: Type.String({ description: `who announces the VSI: ${NIC_OWNERS.join(' or ')} (docs/ownership.md)` }),
   state: Type.String({ description: NIC_STATES.join(', ') }),
   desiredMode: Type.String(),
   reasonCode: Type.Optional(Type.Integer()),
@@ -246,6 +256,29 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
       handler: async (req) => answerOrThrow(await nics.associate(req.body)),
     });
 
+    app.post('/nics/observe', {
+      config: { role: 'hook' },
+      schema: {
+        tags,
+        summary: "A libvirt-owned NIC: record what lldpad holds for it after libvirt's own netlink request (qbg sends nothing)",
+        description:
+          "For hosts with ownership: libvirt (docs/ownership.md). lldpad is queried by instance UUID: held → associated / pre-associated; nothing held → disassociated (expect gone) or failed with why (expect held); a VSI lldpad lists ungranted (libvirt's request timed out) → failed, and qbg de-associates it over the client socket (cleared says whether that worked). 409 QBG_ERR_NIC_OWNER: the NIC is qbg's own.",
+        body: ObserveBody,
+        response: {
+          200: Type.Object({
+            nic: Type.Optional(NicSchema),
+            held: Type.Optional(Type.Object({ mode: Type.String() }, { additionalProperties: true })),
+            cleared: Type.Optional(Type.Boolean()),
+            changed: Type.Boolean(),
+          }),
+        },
+      },
+      handler: async (req) => {
+        const { expect, ...nic } = req.body;
+        return nics.observe(nic, { expect: expect as 'held' | 'gone', cause: `libvirt-${expect === 'held' ? 'started' : 'stopped'}` });
+      },
+    });
+
     app.post('/nics/:id/disassociate', {
       config: { role: 'hook' },
       schema: { tags, summary: 'Disassociate a NIC (idempotent)', params: IdParams, response: { 200: AnswerSchema } },
@@ -280,7 +313,7 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
         const id = byId(req.params.id);
         const r = await nics.forget(id, { disassociate: req.query.disassociate === true });
         if (r.answer) answerOrThrow(r.answer);
-        if (!FORGETTABLE_STATES.includes(r.nic.state)) throw new QbgError('QBG_ERR_NIC_HELD', qbgError('QBG_ERR_NIC_HELD', id, r.nic.state).message, { details: { nic: r.nic } });
+        if (r.nic.owner === 'qbg' && !FORGETTABLE_STATES.includes(r.nic.state)) throw new QbgError('QBG_ERR_NIC_HELD', qbgError('QBG_ERR_NIC_HELD', id, r.nic.state).message, { details: { nic: r.nic } });
         reply.status(204);
       },
     });

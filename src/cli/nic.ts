@@ -57,7 +57,7 @@ function oneId(positionals: string[], verb: string): string {
 
 function nicLine(n: Nic): string {
   const reason = n.reason ? `  (${n.reason})` : '';
-  return `${n.id}: ${n.state} on ${n.uplink}, type ${n.typeName} v${n.typeIdVersion}, vlan ${n.vlan}${n.bridgeVlan !== undefined ? ` (bridge assigned ${n.bridgeVlan})` : ''}, instance ${n.instanceUuid}${reason}`;
+  return `${n.id}: ${n.state} on ${n.uplink}, owner ${n.owner}, type ${n.typeName} v${n.typeIdVersion}, vlan ${n.vlan}${n.bridgeVlan !== undefined ? ` (bridge assigned ${n.bridgeVlan})` : ''}, instance ${n.instanceUuid}${reason}`;
 }
 
 export async function nicCommand(args: string[], baseIo: CliIo): Promise<number> {
@@ -75,10 +75,10 @@ export async function nicCommand(args: string[], baseIo: CliIo): Promise<number>
         }
         const page = await callApi<{ items: Nic[]; total: number; limit: number; next?: string }>(io, 'GET', `/nics${q.size ? `?${q}` : ''}`);
         printJsonOr(io, page, () => {
-          const rows = page.items.map((n) => ({ id: n.id, state: n.state, uplink: n.uplink, type: `${n.typeName}@${n.typeIdVersion}`, vlan: n.bridgeVlan !== undefined ? `0→${n.bridgeVlan}` : n.vlan, reason: n.reason }));
+          const rows = page.items.map((n) => ({ id: n.id, owner: n.owner, state: n.state, uplink: n.uplink, type: `${n.typeName}@${n.typeIdVersion}`, vlan: n.bridgeVlan !== undefined ? `0→${n.bridgeVlan}` : n.vlan, reason: n.reason }));
           // the cursor, not an offset: the next page is as fast as the first however deep it is
           const more = page.next !== undefined ? ` (more: --after ${page.next})` : '';
-          return `${table(rows, ['id', 'state', 'uplink', 'type', 'vlan', 'reason'])}\n${page.items.length} of ${page.total}${more}`;
+          return `${table(rows, ['id', 'owner', 'state', 'uplink', 'type', 'vlan', 'reason'])}\n${page.items.length} of ${page.total}${more}`;
         });
         return 0;
       }

@@ -97,6 +97,10 @@ export const ERRORS = {
     status: 409,
     template: 'NIC %s (VM %s) already uses mac %s with vlan %s on uplink %s: a VEPA bridge cannot tell two VSIs with the same MAC and VLAN apart; disassociate and forget that NIC first',
   },
+  QBG_ERR_NIC_OWNER: {
+    status: 409,
+    template: 'NIC %s is owned by %s on this host, not %s: %s',
+  },
   QBG_ERR_NIC_HELD: {
     status: 409,
     template: 'NIC %s is %s: lldpad may hold its VSI, and forgetting it would leave that VSI orphaned; disassociate it first (or DELETE /nics/:id?disassociate=true, qbg nic delete --disassociate)',

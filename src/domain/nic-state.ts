@@ -38,6 +38,11 @@ export const NIC_EVENTS = [
   'check-missing',
   // the reconciler stops asking: the failure is permanent or its attempts are used up (until someone asks again)
   'retries-exhausted',
+  // a libvirt-owned NIC (owner 'libvirt'): what lldpad holds after libvirt's own netlink request, seen by a query
+  'observed-associated',
+  'observed-pre-associated',
+  'observed-gone',
+  'observed-failed',
 ] as const;
 export type NicEvent = (typeof NIC_EVENTS)[number];
 
@@ -83,6 +88,13 @@ export const TRANSITIONS: Readonly<Record<NicEvent, Row>> = {
   'check-associated': all(['associating', 'pre-associated', 'timed-out', 'failed', 'lost'], 'associated'),
   'check-pre-associated': all(['pre-associating', 'timed-out', 'failed', 'lost'], 'pre-associated'),
   'retries-exhausted': all(['failed', 'timed-out', 'lost'], 'failed'),
+  // libvirt-owned NICs move only on what qbg observed in lldpad: libvirt may have (de-)associated, or failed to,
+  // since the last look, so every settled state may lead to every observation (an "-ing" state never occurs: qbg
+  // sends nothing for them).
+  'observed-associated': all(['new', 'pre-associated', 'disassociated', 'failed', 'timed-out', 'lost'], 'associated'),
+  'observed-pre-associated': all(['new', 'disassociated', 'failed', 'timed-out', 'lost'], 'pre-associated'),
+  'observed-gone': all(['new', 'pre-associated', 'associated', 'failed', 'timed-out', 'lost'], 'disassociated'),
+  'observed-failed': all(['new', 'pre-associated', 'associated', 'disassociated', 'timed-out', 'lost'], 'failed'),
   'check-missing': {
     associated: 'lost',
     'pre-associated': 'lost',

@@ -12,6 +12,16 @@ import { formatVlanRanges, GROUP_FILTER_FORMATS, MAC_FILTER_FORMATS, vlanAllowed
 export const NIC_MODES = ['assoc', 'preassoc', 'preassoc-rr'] as const;
 export type NicMode = (typeof NIC_MODES)[number];
 
+/**
+ * Who announces a NIC's VSI to lldpad on a libvirt host (config `ownership`, docs/ownership.md): 'qbg' over lldpad's
+ * client socket when a hook asks (the domain XML carries no interface-level virtualport, so libvirt sends nothing),
+ * or 'libvirt' itself over netlink from the interface's full 802.1Qbg virtualport (qbg then only observes the VSI by
+ * instance UUID and never sends a request for it). lldpad answers only the first requester of a VSI and lets either
+ * side's de-associate remove the other's, so one NIC never has both; a NIC keeps the owner it was recorded with.
+ */
+export const NIC_OWNERS = ['qbg', 'libvirt'] as const;
+export type NicOwner = (typeof NIC_OWNERS)[number];
+
 /** What a hook sends to associate / pre-associate a NIC (API body, CLI flags). */
 export interface NicAssociationInput {
   vmUuid: string;
@@ -47,6 +57,8 @@ export interface NicParams {
 
 export interface Nic extends NicParams {
   id: string;
+  /** Who announces the VSI (set when the NIC is first recorded; never changed silently). */
+  owner: NicOwner;
   state: NicState;
   /** The VID the bridge assigned while held, when the NIC asked for the wildcard VLAN 0 (802.1Qbg 41.2.9). */
   bridgeVlan?: number;

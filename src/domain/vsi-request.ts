@@ -71,6 +71,11 @@ export interface VsiAssociator {
   /** undefined = lldpad does not hold this VSI. Throws QBG_ERR_LLDPAD_UNREACHABLE when lldpad cannot be asked. */
   query(uplink: string, instanceUuid: string): Promise<VsiStatus | undefined>;
   onEvent(listener: (e: VsiEvent) => void): () => void;
+  /**
+   * A VSI lldpad lists but the bridge has not granted (hints 255: no answer yet or ever), which query() reports as not
+   * held; undefined when lldpad lists nothing unanswered for the UUID. Optional: only the client socket can tell.
+   */
+  unanswered?(uplink: string, instanceUuid: string): Promise<{ mode: VdpRequestMode; hints: number } | undefined>;
   /** True while lldpad answers (a ping); also tells its pid so a restart is noticed. */
   ping(): Promise<{ ok: boolean; pid?: number }>;
   close(): Promise<void>;

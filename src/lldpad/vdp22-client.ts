@@ -312,6 +312,11 @@ export class Vdp22Client implements VsiAssociator {
     return found ? toStatus(found) : undefined;
   }
 
+  async unanswered(uplink: string, instanceUuid: string): Promise<{ mode: VdpRequestMode; hints: number } | undefined> {
+    const found = await this.queryVsi(uplink, parseUuid(instanceUuid, 'instanceUuid'));
+    return found && found.mode !== 'unknown' && found.hints === HINTS_NO_RESPONSE ? { mode: found.mode, hints: found.hints } : undefined;
+  }
+
   /** lldpad's raw record of one VSI (hints = the bridge's answer, 255 while none), or undefined. */
   private async queryVsi(uplink: string, uuid: string): Promise<ClifVsi | undefined> {
     // lldpad only finds a VSI whose current mode is the query's: ask for each mode at once.

@@ -176,6 +176,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       lldpadPing: () => associator.ping(),
       uplinks: async () => (await uplinks.listDesired()).map((u) => u.uplink),
       evbUp: async (name) => (await uplinks.status(name)).peerEvbSeen,
+      ownership: config.ownership,
     }),
     eventsRoutes({ bus, history: repoHistory(nicRepo), metrics }),
     typesRoutes({ types, writer: typeWriter }),

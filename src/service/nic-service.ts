@@ -75,6 +75,18 @@ interface Running {
   promise: Promise<NicAnswer>;
 }
 
+/** What an observation of a libvirt-owned NIC found (NicService.observe). */
+export interface NicObservation {
+  /** The NIC as recorded after it (undefined: nothing to record, e.g. an unknown NIC lldpad holds nothing for). */
+  nic?: Nic;
+  /** What lldpad holds for the instance UUID, granted by the bridge. */
+  held?: VsiStatus;
+  /** A VSI lldpad listed unanswered (libvirt's request timed out) and qbg de-associated: true; could not: false. */
+  cleared?: boolean;
+  /** The NIC's state changed. */
+  changed: boolean;
+}
+
 /** States in which lldpad holds nothing for a NIC: only these may be forgotten without a de-associate. */
 export const FORGETTABLE_STATES: readonly NicState[] = ['new', 'disassociated'];
 
@@ -134,19 +146,95 @@ export class NicService {
     if (other && other.id !== id) {
       throw qbgError('QBG_ERR_BAD_REQUEST', `instanceUuid ${params.instanceUuid} is already used by NIC ${other.id}; each VSI needs its own`);
     }
+    this.refuseNotOurs(this.repo.get(id));
     this.refuseTwin(params);
     return this.submit(id, params, req.mode, opts.cause ?? `api-${req.mode}`);
+  }
+
+  /**
+   * A libvirt-owned NIC: libvirt announced (or tried to announce) its VSI over netlink; qbg sends nothing and records
+   * what lldpad holds for the instance UUID. `expect` is what libvirt's step should have left: 'held' after a start,
+   * 'gone' after a stop. A VSI lldpad still lists unanswered (hints 255: libvirt's request timed out) is recorded
+   * failed and de-associated over the client socket: libvirt sends no de-associate after its own timeout, and lldpad
+   * would refuse every later start with that UUID (docs/ownership.md has what this can and cannot clear).
+   */
+  async observe(input: unknown, opts: { expect: 'held' | 'gone'; cause?: string }): Promise<NicObservation> {
+    const req = parseNicAssociation(input);
+    const params = this.resolve(req);
+    const id = nicId(req.vmUuid, req.mac);
+    const other = this.repo.byInstanceUuid(params.instanceUuid);
+    if (other && other.id !== id) {
+      throw qbgError('QBG_ERR_BAD_REQUEST', `instanceUuid ${params.instanceUuid} is already used by NIC ${other.id}; each VSI needs its own`);
+    }
+    const cause = opts.cause ?? `observe-${opts.expect}`;
+    return this.enqueue(id, async (): Promise<NicObservation> => {
+      const nic = this.repo.get(id);
+      if (nic && nic.owner !== 'libvirt') {
+        throw qbgError('QBG_ERR_NIC_OWNER', id, nic.owner, 'libvirt', 'qbg associates it over lldpad\'s client socket; forget it before libvirt announces it');
+      }
+      const held = await this.associator.query(params.uplink, params.instanceUuid);
+      let event: NicEvent | undefined;
+      let reason: string | undefined;
+      let cleared: boolean | undefined;
+      let desiredMode: VdpRequestMode = opts.expect === 'held' ? 'assoc' : 'deassoc';
+      if (held) {
+        event = held.mode === 'assoc' ? 'observed-associated' : 'observed-pre-associated';
+        desiredMode = held.mode;
+      } else {
+        const pending = await this.associator.unanswered?.(params.uplink, params.instanceUuid);
+        if (pending) {
+          event = 'observed-failed';
+          cleared = await this.clearUnanswered(params);
+          reason =
+            `libvirt's ${pending.mode} got no answer from the bridge: lldpad listed VSI ${params.instanceUuid} on ${params.uplink} ungranted (hints ${pending.hints}); ` +
+            (cleared ? "qbg de-associated it over lldpad's client socket" : 'qbg could not de-associate it: only a restart of lldpad clears it (docs/ownership.md)');
+        } else if (opts.expect === 'held') {
+          event = 'observed-failed';
+          reason = `libvirt started the VM, but lldpad holds no VSI ${params.instanceUuid} on ${params.uplink}`;
+        } else if (!nic) {
+          event = 'observed-failed';
+          reason = `lldpad holds no VSI ${params.instanceUuid} on ${params.uplink} and qbg never saw it held: libvirt's association failed (libvirtd's log names why) or predates qbg`;
+        } else event = 'observed-gone';
+      }
+      if (nic && nextState(nic.state, event) === undefined) return { nic, ...(held ? { held } : {}), ...(cleared !== undefined ? { cleared } : {}), changed: false };
+      const bridgeVlan = params.vlan === 0 ? assignedVlan(held?.filters) : undefined;
+      const after = this.apply(id, { event, cause, params, owner: 'libvirt', desiredMode, ...(reason ? { reason } : {}), bridgeVlan }).nic;
+      return { nic: after, ...(held ? { held } : {}), ...(cleared !== undefined ? { cleared } : {}), changed: true };
+    });
+  }
+
+  /** De-associate over the client socket what libvirt's timed-out request left in lldpad; true when it is gone. */
+  private async clearUnanswered(p: NicParams): Promise<boolean> {
+    this.requestsSent++;
+    try {
+      await this.associator.request(vsiRequestFor(p, 'deassoc'), this.requestTimeoutMs ? { timeoutMs: this.requestTimeoutMs } : undefined);
+    } catch (e) {
+      this.log?.warn({ err: e, instanceUuid: p.instanceUuid }, 'clearing an unanswered VSI failed');
+    }
+    try {
+      return (await this.associator.unanswered?.(p.uplink, p.instanceUuid)) === undefined && (await this.associator.query(p.uplink, p.instanceUuid)) === undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  /** qbg sends no request for a NIC libvirt announces: the two would answer each other's VSI (docs/ownership.md). */
+  private refuseNotOurs(nic: Nic | undefined): void {
+    if (nic && nic.owner !== 'qbg') {
+      throw qbgError('QBG_ERR_NIC_OWNER', nic.id, nic.owner, 'qbg', 'libvirt announces its VSI over netlink and qbg only observes it; qbg sends it no requests');
+    }
   }
 
   /** Ask again in a given mode with the parameters pinned on the NIC (migration start, reconciler). */
   async request(id: string, mode: VdpRequestMode, cause: string): Promise<NicAnswer> {
     const nic = this.require(id);
+    this.refuseNotOurs(nic);
     return this.submit(id, mode === 'deassoc' ? undefined : nic, mode, cause);
   }
 
   /** Disassociate a NIC; a NIC lldpad holds nothing for answers at once (idempotent). */
   async disassociate(id: string, opts: { cause?: string } = {}): Promise<NicAnswer> {
-    this.require(id);
+    this.refuseNotOurs(this.require(id));
     return this.submit(id, undefined, 'deassoc', opts.cause ?? 'api-deassoc');
   }
 
@@ -162,7 +250,8 @@ export class NicService {
       let nic = this.settleLeftover(id);
       if (!nic) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
       let answer: NicAnswer | undefined;
-      if (!FORGETTABLE_STATES.includes(nic.state)) {
+      // libvirt holds and drops a libvirt-owned NIC's VSI itself: forgetting it leaves nothing orphaned
+      if (nic.owner === 'qbg' && !FORGETTABLE_STATES.includes(nic.state)) {
         if (!opts.disassociate) throw qbgError('QBG_ERR_NIC_HELD', id, nic.state);
         answer = await this.run(id, undefined, 'deassoc', opts.cause ?? 'api-forget');
         nic = answer.nic;
@@ -209,6 +298,8 @@ export class NicService {
       this.settleLeftover(id);
       const check = await this.checkNow(id, cause);
       const nic = check.nic;
+      // libvirt's NIC: record what lldpad holds, never ask for anything (its owner re-associates, or nobody)
+      if (nic.owner !== 'qbg') return { check };
       const want = nic.desiredMode;
       if (want === 'deassoc') {
         if (!check.held || nic.state === 'disassociated') return { check };

@@ -197,5 +197,12 @@ export const MIGRATIONS: readonly Migration[] = [
     // held (NULL otherwise); vlan stays what was asked, so a new request asks the bridge again.
     sql: `ALTER TABLE nics ADD COLUMN bridge_vlan INTEGER CHECK (bridge_vlan BETWEEN 1 AND 4095);`,
   },
+  {
+    version: 9,
+    name: 'nics_owner',
+    // Who announces the NIC's VSI on a libvirt host (docs/ownership.md): qbg over lldpad's client socket, or libvirt
+    // over netlink with qbg only observing. Every NIC recorded before this was qbg's own.
+    sql: `ALTER TABLE nics ADD COLUMN owner TEXT NOT NULL DEFAULT 'qbg' CHECK (owner IN ('qbg', 'libvirt'));`,
+  },
   // ↑ append new migrations here (version 3, 4, …); never edit the ones above.
 ];

@@ -3,7 +3,7 @@
 // history row in ONE transaction — there is never a state without the history that explains it.
 import type { Database, Statement } from 'better-sqlite3';
 import { fieldError, qbgError } from '../domain/errors.js';
-import type { Nic, NicHistoryEntry, NicParams } from '../domain/nic.js';
+import type { Nic, NicHistoryEntry, NicOwner, NicParams } from '../domain/nic.js';
 import { HELD_STATES, IN_FLIGHT_STATES, transition, type NicEvent, type NicState } from '../domain/nic-state.js';
 import type { FilterFormat } from '../domain/vsi-type.js';
 import type { VdpRequestMode } from '../domain/vsi-request.js';
@@ -22,6 +22,7 @@ interface NicRow {
   vlan: number;
   bridge_vlan: number | null;
   instance_uuid: string;
+  owner: string;
   state: string;
   desired_mode: string;
   reason_code: number | null;
@@ -55,6 +56,7 @@ function toNic(r: NicRow): Nic {
     filterFormat: r.filter_format as FilterFormat,
     vlan: r.vlan,
     instanceUuid: r.instance_uuid,
+    owner: r.owner as NicOwner,
     state: r.state as NicState,
     desiredMode: r.desired_mode as VdpRequestMode,
     createdAt: r.created_at,
@@ -135,6 +137,9 @@ export interface ApplyEvent {
   reason?: string;
   /** New parameters to pin (a request with changed VLAN/type version), or the NIC to create if unknown. */
   params?: NicParams;
+  /** Who announces the VSI: recorded when the NIC is created (default qbg); a NIC recorded with another owner is
+   *  refused with QBG_ERR_NIC_OWNER (nothing written): a NIC never changes owner silently. */
+  owner?: NicOwner;
   /** Set with request-* events: what the reconciler should keep lldpad holding from now on. */
   desiredMode?: VdpRequestMode;
   /** The VID the bridge assigned to a wildcard (VLAN 0) request (null: none). Without it the assignment is kept
@@ -164,9 +169,9 @@ export class NicRepo {
       get: db.prepare('SELECT * FROM nics WHERE id = ?'),
       byInstance: db.prepare('SELECT * FROM nics WHERE instance_uuid = ?'),
       insert: db.prepare(`INSERT INTO nics (id, vm_uuid, mac, uplink, type_name, type_id, type_id_version, manager_id2,
-        filter_format, group_id, vlan, instance_uuid, state, desired_mode, reason_code, reason, created_at, updated_at)
+        filter_format, group_id, vlan, instance_uuid, owner, state, desired_mode, reason_code, reason, created_at, updated_at)
         VALUES (@id, @vm_uuid, @mac, @uplink, @type_name, @type_id, @type_id_version, @manager_id2, @filter_format,
-        @group_id, @vlan, @instance_uuid, 'new', 'deassoc', NULL, NULL, @at, @at)`),
+        @group_id, @vlan, @instance_uuid, @owner, 'new', 'deassoc', NULL, NULL, @at, @at)`),
       update: db.prepare(`UPDATE nics SET uplink = @uplink, type_name = @type_name, type_id = @type_id,
         type_id_version = @type_id_version, manager_id2 = @manager_id2, filter_format = @filter_format,
         group_id = @group_id, vlan = @vlan, bridge_vlan = @bridge_vlan, instance_uuid = @instance_uuid, state = @state,
@@ -325,8 +330,10 @@ export class NicRepo {
       let row = this.st.get.get(id) as NicRow | undefined;
       if (!row) {
         if (!a.params) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
-        this.st.insert.run({ id, at, ...paramsToRow(a.params) });
+        this.st.insert.run({ id, at, ...paramsToRow(a.params), owner: a.owner ?? 'qbg' });
         row = this.st.get.get(id) as NicRow;
+      } else if (a.owner !== undefined && a.owner !== row.owner) {
+        throw qbgError('QBG_ERR_NIC_OWNER', id, row.owner, a.owner, 'forget the NIC (qbg nic delete) before another side announces it');
       }
       const from = row.state as NicState;
       const to = transition(id, from, a.event);

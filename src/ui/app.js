@@ -220,6 +220,7 @@ function nicRow(n) {
     h('td', {}, n.uplink),
     h('td', {}, n.typeName ? `${n.typeName} v${n.typeIdVersion}` : ''),
     h('td', {}, n.vlan ?? ''),
+    h('td', { class: 'owner' }, n.owner ?? ''),
     h('td', { class: `state state-${n.state}` }, n.state),
     h('td', { class: 'reason' }, reasonText(n)),
     h('td', {}, h('button', { type: 'button', 'aria-label': `History of NIC ${n.mac} of VM ${n.vmUuid}`, onclick: () => showHistory(n.id) }, 'History')),
@@ -228,7 +229,7 @@ function nicRow(n) {
 
 function renderNics() {
   const rows = [...state.nics.values()].map(nicRow);
-  $('#nics tbody').replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 8 }, 'no NIC'))]));
+  $('#nics tbody').replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 9 }, 'no NIC'))]));
 }
 
 let reloadTimer;

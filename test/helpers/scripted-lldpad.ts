@@ -6,18 +6,23 @@ import type { VsiAssociator, VsiEvent, VsiOutcome, VsiRequest, VsiStatus } from 
 export class ScriptedLldpad implements VsiAssociator {
   held = new Map<string, VsiStatus>();
   requests: VsiRequest[] = [];
+  /** VSIs listed but never granted by the bridge (hints 255), as a timed-out libvirt request leaves them. */
+  ungranted = new Map<string, { mode: VsiRequest['mode']; hints: number }>();
   next: Array<(r: VsiRequest) => VsiOutcome> = [];
   async request(r: VsiRequest): Promise<VsiOutcome> {
     this.requests.push(r);
     const o: VsiOutcome = this.next.shift()?.(r) ?? { kind: 'accepted', mode: r.mode, latencyMs: 1 };
     if (o.kind === 'accepted') {
-      if (r.mode === 'deassoc') this.held.delete(r.instanceUuid);
+      if (r.mode === 'deassoc') (this.held.delete(r.instanceUuid), this.ungranted.delete(r.instanceUuid));
       else this.held.set(r.instanceUuid, { instanceUuid: r.instanceUuid, mode: r.mode, typeId: r.typeId, typeIdVersion: r.typeIdVersion, managerId2: r.managerId2, filters: r.filters });
     }
     return o;
   }
   async query(_uplink: string, uuid: string) {
     return this.held.get(uuid);
+  }
+  async unanswered(_uplink: string, uuid: string) {
+    return this.ungranted.get(uuid);
   }
   private readonly listeners = new Set<(e: VsiEvent) => void>();
   onEvent(l: (e: VsiEvent) => void) {

@@ -158,6 +158,8 @@ t.test('admin page in headless chromium against qbg + lab lldpad', async (t) => 
     }, id);
     t.equal(await associate({ vmUuid: VM, mac: mac1, uplink: st.uplink, type: 'web', vlan: 100 }), 'associated', 'lldpad accepted');
     await admin.locator(`[data-nic="${id}"][data-state="associated"]`).waitFor();
+    // the owner arrives with the reload that follows the first event (an event does not carry it)
+    await admin.locator(`[data-nic="${id}"] td.owner`, { hasText: /^qbg$/ }).waitFor();
     t.same(await admin.evaluate(() => (window as unknown as { seen: string[] }).seen), ['associating', 'associated'], 'both states drawn');
     t.match(await admin.locator('#live').textContent(), /associating → associated/, 'announced in the aria-live region');
   });

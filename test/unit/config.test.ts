@@ -75,3 +75,12 @@ t.test('listen.insecureNoAuth and the rate limit knobs are checked', async (t) =
   writeFileSync(f, 'limits:\n  ratePerSecond: 0\n  rateBurst: 0\n');
   t.equal(loadConfig({ path: f, env: {} }).limits.ratePerSecond, 0, 'off: the burst does not matter');
 });
+
+t.test('ownership: qbg by default, libvirt from the file or QBG_OWNERSHIP, anything else named', async (t) => {
+  t.equal(loadConfig({ env: {} }).ownership, 'qbg');
+  const f = join(dir, 'own.yaml');
+  writeFileSync(f, 'ownership: libvirt\n');
+  t.equal(loadConfig({ path: f, env: {} }).ownership, 'libvirt');
+  t.equal(loadConfig({ path: f, env: { QBG_OWNERSHIP: 'qbg' } }).ownership, 'qbg', 'env wins');
+  t.throws(() => loadConfig({ env: { QBG_OWNERSHIP: 'both' } }), { code: 'QBG_ERR_CONFIG', message: /ownership.*must be qbg or libvirt.*got both/ });
+});

@@ -49,6 +49,18 @@ t.test('no request while one is out: in-flight states refuse every request', asy
   for (const from of IN_FLIGHT_STATES) for (const e of REQUESTS) t.equal(nextState(from, e), undefined, `${from} + ${e}`);
 });
 
+t.test('an observation (libvirt-owned NIC) never starts or ends a request of qbg', async (t) => {
+  const observed = NIC_EVENTS.filter((e) => e.startsWith('observed-'));
+  t.same(observed, ['observed-associated', 'observed-pre-associated', 'observed-gone', 'observed-failed']);
+  for (const from of NIC_STATES) {
+    for (const e of observed) {
+      const to = nextState(from, e);
+      if (IN_FLIGHT_STATES.includes(from)) t.equal(to, undefined, `${from} + ${e}: qbg has a request out, libvirt's NIC never has`);
+      if (to !== undefined) t.notOk(IN_FLIGHT_STATES.includes(to), `${from} + ${e} → ${to} settled`);
+    }
+  }
+});
+
 t.test('requests always lead to an in-flight state; answers only come from one and always settle', async (t) => {
   for (const from of NIC_STATES) {
     for (const e of REQUESTS) {
@@ -67,11 +79,13 @@ t.test('requests always lead to an in-flight state; answers only come from one a
   }
 });
 
-t.test('only a success or a check makes a NIC held; no event returns to new', async (t) => {
+t.test('only a success, a check or an observation makes a NIC held; no event returns to new', async (t) => {
   for (const from of NIC_STATES) {
     for (const e of NIC_EVENTS) {
       const to = nextState(from, e);
-      if (to !== undefined && HELD_STATES.includes(to)) t.ok(e === 'answer-accepted' || e.startsWith('check-'), `${from} + ${e} → ${to}`);
+      if (to !== undefined && HELD_STATES.includes(to)) {
+        t.ok(e === 'answer-accepted' || e.startsWith('check-') || e.startsWith('observed-'), `${from} + ${e} → ${to}`);
+      }
       t.not(to, 'new', `${from} + ${e} does not go back to new`);
     }
   }
@@ -106,6 +120,10 @@ t.test('the stories the service tells', async (t) => {
   t.equal(walk('new', ['request-assoc', 'answer-rejected', 'request-deassoc', 'answer-accepted']), 'disassociated', 'zombie cleanup');
   t.equal(walk('new', ['request-assoc', 'answer-timeout', 'check-missing']), 'disassociated', 'no zombie left behind');
   t.equal(nextState('associated', 'request-preassoc'), undefined, 'no downgrade of a live NIC');
+  // a libvirt-owned NIC: libvirt starts, destroys, starts again, then fails to associate (bit-31 trap, timeout)
+  t.equal(walk('new', ['observed-associated', 'observed-gone', 'observed-associated', 'observed-gone', 'observed-failed']), 'failed', 'libvirt owns it');
+  t.equal(walk('new', ['observed-pre-associated', 'observed-associated']), 'associated', 'libvirt migrated it here');
+  t.equal(walk('new', ['observed-failed', 'observed-gone']), 'disassociated', 'the hidden VSI of a failed attempt cleared');
   t.equal(nextState('disassociated', 'request-deassoc'), undefined, 'nothing to drop');
 });
 

@@ -348,3 +348,70 @@ t.test('wildcard VLAN 0: the VID the bridge assigned is recorded while held and 
   t.equal(lldpad.requests.at(-1)!.filters[0].vlan, 412, 'lldpad holds it under 412 and refuses a de-associate that says 0');
   t.equal(d.json().nic.bridgeVlan, undefined, 'the assignment ended with the VSI');
 });
+
+t.test('a libvirt-owned NIC is observed, never asked for; owner is shown and never changes silently', async (t) => {
+  const { app, lldpad, nics } = await setup();
+  const INSTANCE = '09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f';
+  const observe = (expect: string, over: Record<string, unknown> = {}) =>
+    app.inject({ method: 'POST', url: '/nics/observe', payload: body({ instanceUuid: INSTANCE, expect, ...over }) });
+  const vsi = { instanceUuid: INSTANCE, mode: 'assoc' as const, typeId: 1193047, typeIdVersion: 2, managerId2: '', filters: [{ vlan: 100, mac: '52:54:00:12:34:56' }] };
+
+  // libvirt associated over netlink (lldpad holds the VSI; qbg asked nothing)
+  lldpad.held.set(INSTANCE, vsi);
+  let r = await observe('held');
+  t.equal(r.statusCode, 200, r.body);
+  t.match(r.json(), { nic: { owner: 'libvirt', state: 'associated', instanceUuid: INSTANCE }, held: { mode: 'assoc' }, changed: true });
+  const id = r.json().nic.id;
+  t.match((await observe('held')).json(), { changed: false }, 'a repeat changes nothing');
+  t.equal((await app.inject({ method: 'GET', url: `/nics/${id}` })).json().owner, 'libvirt', 'GET /nics/:id shows the owner');
+  t.equal((await app.inject({ method: 'GET', url: '/nics' })).json().items[0].owner, 'libvirt', 'GET /nics shows the owner');
+
+  // qbg must not announce it too, by any path
+  r = await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ instanceUuid: INSTANCE }) });
+  t.equal(r.statusCode, 409);
+  t.match(r.json(), { code: 'QBG_ERR_NIC_OWNER', error: /owned by libvirt on this host, not qbg/ });
+  t.equal((await app.inject({ method: 'POST', url: `/nics/${id}/disassociate` })).json().code, 'QBG_ERR_NIC_OWNER');
+  lldpad.held.delete(INSTANCE); // lldpad lost it: a reconcile records that, and asks nothing
+  const rec = await app.inject({ method: 'POST', url: `/nics/${id}/reconcile` });
+  t.match(rec.json(), { nic: { state: 'lost' }, asked: false });
+  t.equal(lldpad.requests.length, 0, 'no request ever went to lldpad for it');
+
+  // libvirt associates again, then destroy: libvirt's de-associate is observed
+  lldpad.held.set(INSTANCE, vsi);
+  t.equal((await observe('held')).json().nic.state, 'associated');
+  lldpad.held.delete(INSTANCE);
+  t.equal((await observe('gone')).json().nic.state, 'disassociated');
+  const h = (await app.inject({ method: 'GET', url: `/nics/${id}/history` })).json();
+  t.same(
+    h.items.map((e: { event: string; to: string; cause: string }) => `${e.event}→${e.to}:${e.cause}`),
+    ['observed-associated→associated:libvirt-started', 'check-missing→lost:admin-reconcile', 'observed-associated→associated:libvirt-started', 'observed-gone→disassociated:libvirt-stopped'],
+  );
+
+  // libvirt's request timed out: lldpad lists the VSI ungranted; qbg records why and clears it with one de-associate
+  lldpad.ungranted.set(INSTANCE, { mode: 'assoc', hints: 255 });
+  r = await observe('gone');
+  t.match(r.json(), { nic: { state: 'failed', reason: /libvirt's assoc got no answer.*hints 255.*de-associated it/ }, cleared: true });
+  t.same(lldpad.requests.map((q) => `${q.mode} ${q.instanceUuid}`), [`deassoc ${INSTANCE}`], 'the only request: clearing what libvirt left');
+  t.equal(lldpad.ungranted.size, 0);
+
+  // started, but nothing held: failed with why
+  t.match((await observe('held', { mac: '52:54:00:12:34:58', instanceUuid: undefined })).json(), {
+    nic: { owner: 'libvirt', state: 'failed', reason: /libvirt started the VM, but lldpad holds no VSI/ },
+  });
+
+  // an admin may forget it in any state: libvirt, not qbg, holds its VSI
+  lldpad.held.set(INSTANCE, vsi);
+  await observe('held');
+  t.equal((await app.inject({ method: 'DELETE', url: `/nics/${id}` })).statusCode, 204);
+  t.equal(lldpad.requests.length, 1);
+
+  // a NIC qbg owns is not observed as libvirt's
+  lldpad.held.clear();
+  const mine = await app.inject({ method: 'POST', url: '/nics/associate', payload: body({ mac: '52:54:00:12:34:57' }) });
+  t.equal(mine.json().nic.owner, 'qbg');
+  r = await observe('held', { mac: '52:54:00:12:34:57', instanceUuid: undefined });
+  t.match(r.json(), { code: 'QBG_ERR_NIC_OWNER', error: /owned by qbg on this host, not libvirt/ });
+  t.equal(r.statusCode, 409);
+  t.equal(nics.repo.get(mine.json().nic.id)?.owner, 'qbg');
+  t.equal((await observe('sometimes')).statusCode, 400, 'expect is held or gone');
+});
