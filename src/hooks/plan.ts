@@ -14,11 +14,28 @@
 //   after_vm_migrate_destination → migration start (associate); after_vm_migrate_source → migration stop
 //   (disassociate on the source); after_vm_destroy → disassociate;
 //   before_vm_migrate_source → nothing (the VM still runs here).
+// That is for a host where qbg owns the VSIs (config ownership: qbg, the default). Where libvirt owns them (the
+// interface carries the full virtualport and libvirt associates over netlink itself) the hook sends no request at
+// all: forOwnership() turns the steps into checks and observations (docs/ownership.md).
 // libvirt calls no hook when an incoming migration FINISHES ('started' runs at prepare, with the VM paused), so
 // with libvirt alone the destination's NICs stay pre-associated until something calls
 // POST /migrations/<vm>/start (see docs/hooks.md).
 
-export type HookAction = 'associate' | 'disassociate' | 'migration-prepare' | 'migration-start' | 'migration-stop' | 'none';
+export type HookAction =
+  | 'associate'
+  | 'disassociate'
+  | 'migration-prepare'
+  | 'migration-start'
+  | 'migration-stop'
+  // libvirt owns the VSIs: every qbg NIC must carry the virtualport libvirt announces (else nobody would announce it)
+  | 'require-virtualport'
+  // libvirt owns the VSIs: record what lldpad holds after libvirt's step (POST /nics/observe)
+  | 'observe-held'
+  | 'observe-gone'
+  | 'none';
+
+/** Who announces the VSIs of this host's VMs (qbg config `ownership`, read from qbg's /healthz). */
+export type Ownership = 'qbg' | 'libvirt';
 
 export interface HookStep {
   action: HookAction;
@@ -46,12 +63,38 @@ export function libvirtStep(operation: string, subOperation: string): HookStep {
       return { action: 'associate', cause: 'libvirt-reconnect', mayFail: false, keepPreassociated: true };
     case 'attach begin':
       return { action: 'associate', cause: 'libvirt-attach', mayFail: false, keepPreassociated: true };
+    case 'started begin':
+      // only where libvirt owns the VSIs: it has associated them by now (forOwnership drops it for qbg)
+      return { action: 'observe-held', cause: 'libvirt-started', mayFail: false };
     case 'stopped end':
       return { action: 'disassociate', cause: 'libvirt-stopped', mayFail: false };
     case 'release end':
       return { action: 'disassociate', cause: 'libvirt-release', mayFail: false };
     default:
       return NOTHING;
+  }
+}
+
+/**
+ * The step for the host's ownership. qbg: as planned, without the observations. libvirt: no request ever —
+ * starts (prepare, restore, an incoming migration) only check that each qbg NIC carries the full virtualport libvirt
+ * will announce; once libvirt has (de-)associated (started begin, release end — libvirt de-associates between stopped
+ * end and release end — a vdsm after_* hook) qbg records what lldpad holds.
+ */
+export function forOwnership(step: HookStep, ownership: Ownership): HookStep {
+  if (ownership === 'qbg') return step.action === 'observe-held' || step.action === 'observe-gone' ? NOTHING : step;
+  switch (step.action) {
+    case 'associate':
+      return step.mayFail ? { ...step, action: 'require-virtualport' } : { ...step, action: 'observe-held' };
+    case 'migration-prepare':
+      return { ...step, action: 'require-virtualport' };
+    case 'migration-start':
+      return { ...step, action: 'observe-held' };
+    case 'disassociate':
+    case 'migration-stop':
+      return step.cause === 'libvirt-stopped' ? NOTHING : { ...step, action: 'observe-gone' };
+    default:
+      return step;
   }
 }
 

@@ -5,6 +5,7 @@
 import { QbgError, type ErrorCode } from '../domain/errors.js';
 import type { HookConfig } from './hook-config.js';
 import type { NicAssociationInput } from '../domain/nic.js';
+import type { Ownership } from './plan.js';
 
 /** qbg or lldpad cannot be asked right now. */
 export class QbgDown extends Error {}
@@ -38,6 +39,7 @@ export const NIC_API = {
   associate: '/nics/associate',
   nic: (id: string) => `/nics/${encodeURIComponent(id)}`,
   disassociate: (id: string) => `/nics/${encodeURIComponent(id)}/disassociate`,
+  observe: '/nics/observe',
   migration: (vmUuid: string, step: 'prepare' | 'start' | 'stop') => `/migrations/${encodeURIComponent(vmUuid)}/${step}`,
   types: '/types',
   health: '/healthz',
@@ -85,9 +87,19 @@ export class HookClient {
     throw new QbgError(code ?? 'QBG_ERR_INTERNAL', e.error ?? `HTTP ${res.status} from ${method} ${path}`, e.field ? { field: e.field } : {});
   }
 
-  /** A quick liveness check with the short time limit, so a dead qbg is noticed in ~2 s, not 20. */
-  async ping(): Promise<void> {
-    await this.call('GET', NIC_API.health, undefined, this.cfg.connectTimeoutMs);
+  /**
+   * A quick liveness check with the short time limit, so a dead qbg is noticed in ~2 s, not 20. Answers who owns
+   * this host's VSIs (qbg's config `ownership`; a qbg older than the setting owns them itself).
+   */
+  async ping(): Promise<Ownership> {
+    const r = await this.call('GET', NIC_API.health, undefined, this.cfg.connectTimeoutMs);
+    return (r.json as { ownership?: string } | undefined)?.ownership === 'libvirt' ? 'libvirt' : 'qbg';
+  }
+
+  /** A libvirt-owned NIC: qbg records what lldpad holds after libvirt's own step; no request goes to lldpad. */
+  async observe(vmUuid: string, nic: NicInput, expect: 'held' | 'gone'): Promise<HookNicView | undefined> {
+    const r = await this.call('POST', NIC_API.observe, { vmUuid, ...nic, expect }, this.cfg.requestTimeoutMs);
+    return (r.json as { nic?: HookNicView } | undefined)?.nic;
   }
 
   async getNic(id: string): Promise<HookNicView | undefined> {

@@ -6,7 +6,7 @@ import { nicId } from '../domain/nic.js';
 import { readHookDomain, type HookDomain, type HookNic } from './domain-nics.js';
 import type { HookConfig } from './hook-config.js';
 import { HookClient, QbgDown, type HookNicView, type HookTypeView, type NicInput } from './qbg-client.js';
-import type { HookStep } from './plan.js';
+import { forOwnership, type HookStep } from './plan.js';
 
 export interface HookRun {
   /** 'libvirt qemu prepare begin', 'vdsm before_vm_start': named in every message. */
@@ -40,13 +40,23 @@ export async function runHook(run: HookRun): Promise<number> {
   const vm = domain.name ?? domain.vmUuid;
   const client = new HookClient(run.config, run.fetch);
   try {
-    await client.ping();
-    switch (step.action) {
+    const ownership = await client.ping();
+    const owned = forOwnership(step, ownership);
+    if (owned.action === 'none') return 0;
+    run = { ...run, step: owned };
+    switch (owned.action) {
+      case 'require-virtualport':
+        return requireVirtualports(run, domain, vm, say);
+      case 'observe-held':
+      case 'observe-gone':
+        return await observeAll(run, client, domain, vm, owned.action === 'observe-held' ? 'held' : 'gone', say);
       case 'associate':
         return await associateAll(run, client, domain, vm, say);
       case 'disassociate':
         return await disassociateAll(run, client, domain, vm, say);
       case 'migration-prepare': {
+        const announced = libvirtAnnounced(domain, vm);
+        if (announced.length) return finish(run, announced, say);
         const inputs = await Promise.all(domain.nics.map((n) => nicInput(run.config, client, n, new TypeCache())));
         report(await client.migrationPrepare(domain.vmUuid, inputs), vm, say);
         return 0;
@@ -57,6 +67,11 @@ export async function runHook(run: HookRun): Promise<number> {
         return 0;
     }
   } catch (e) {
+    if (e instanceof QbgDown && step.action.startsWith('observe-')) {
+      // nothing to refuse or let through: only a host where libvirt owns the VSIs misses the record
+      say(`${message(e)}; where libvirt owns the VSIs, this step goes unrecorded (POST /nics/:id/reconcile records what lldpad holds later)`);
+      return 0;
+    }
     if (e instanceof QbgDown) return down(run, e, vm, say);
     return finish(run, [`VM ${vm}: ${message(e)}`], say);
   }
@@ -89,9 +104,58 @@ async function nicInput(cfg: HookConfig, client: HookClient, n: HookNic, cache: 
     input.type = t.name;
     if (vp.typeIdVersion !== undefined) input.version = vp.typeIdVersion;
   }
-  // libvirt announces the virtualport's instance id itself: qbg must announce the very same VSI
+  // the VSI libvirt announces from the virtualport: the one qbg observes (ownership libvirt)
   if (n.virtualport?.instanceId) input.instanceUuid = n.virtualport.instanceId;
   return input;
+}
+
+/**
+ * ownership qbg: a NIC whose <interface> carries an 802.1Qbg virtualport is announced by libvirt itself over netlink
+ * before the VM starts; qbg announcing it too would make two requesters of one VSI (lldpad answers only the first
+ * and lets either side's de-associate remove it). Such a NIC is refused, never associated by qbg.
+ */
+function libvirtAnnounced(domain: HookDomain, vm: string): string[] {
+  return domain.nics
+    .filter((n) => n.virtualport !== undefined)
+    .map(
+      (n) =>
+        `VM ${vm} NIC ${n.mac}: its <interface> carries an 802.1Qbg <virtualport>, so libvirt announces the VSI itself over netlink; ` +
+        'on this host qbg owns the VSIs (ownership: qbg) and a VSI has one owner: remove the virtualport (qbg xml rewrite does) or set ownership: libvirt in qbg\'s config',
+    );
+}
+
+/** ownership libvirt: libvirt announces only what the interface carries, so a qbg NIC without it would have no VSI. */
+function requireVirtualports(run: HookRun, domain: HookDomain, vm: string, say: (s: string) => void): number {
+  const failures: string[] = [];
+  for (const n of domain.nics) {
+    // a type='network' NIC gets its virtualport from the network when libvirt starts it
+    if (n.virtualport !== undefined || n.interfaceType === 'network') {
+      say(`VM ${vm} NIC ${n.mac}: libvirt announces its VSI (ownership: libvirt); qbg observes it once the VM runs`);
+      continue;
+    }
+    failures.push(
+      `VM ${vm} NIC ${n.mac}: its <interface> has no 802.1Qbg <virtualport>; on this host libvirt owns the VSIs (ownership: libvirt) and announces only what the interface carries, ` +
+        'so nobody would announce this one: write it with qbg xml rewrite on this host, or set ownership: qbg in qbg\'s config',
+    );
+  }
+  return finish(run, failures, say);
+}
+
+/** ownership libvirt: after libvirt's own step, qbg records what lldpad holds for each NIC (no request is sent). */
+async function observeAll(run: HookRun, client: HookClient, domain: HookDomain, vm: string, expect: 'held' | 'gone', say: (s: string) => void): Promise<number> {
+  const failures: string[] = [];
+  const cache = new TypeCache();
+  await Promise.all(
+    domain.nics.map(async (n) => {
+      try {
+        const nic = await client.observe(domain.vmUuid, await nicInput(run.config, client, n, cache), expect);
+        say(`VM ${vm} NIC ${n.mac}: ${nic ? `${nic.state} (libvirt's VSI, as lldpad holds it)${nic.reason ? `: ${nic.reason}` : ''}` : 'not known to qbg'}`);
+      } catch (e) {
+        failures.push(`VM ${vm} ${e instanceof Failure ? '' : `NIC ${n.mac}: `}${message(e)}`);
+      }
+    }),
+  );
+  return finish(run, failures, say);
 }
 
 async function associateAll(run: HookRun, client: HookClient, domain: HookDomain, vm: string, say: (s: string) => void): Promise<number> {
@@ -99,25 +163,31 @@ async function associateAll(run: HookRun, client: HookClient, domain: HookDomain
   const done: string[] = [];
   let outage: QbgDown | undefined;
   const cache = new TypeCache();
+  const announced = libvirtAnnounced(domain, vm);
+  // a start is refused outright (nothing sent); a step that cannot fail leaves those NICs to libvirt
+  if (announced.length && run.step.mayFail) return finish(run, announced, say);
+  for (const a of announced) say(`${a} (left to libvirt)`);
   await Promise.all(
-    domain.nics.map(async (n) => {
-      const id = nicId(domain.vmUuid, n.mac);
-      try {
-        if (run.step.keepPreassociated) {
-          const current = await client.getNic(id);
-          if (current && PRE_STATES.has(current.state)) {
-            say(`VM ${vm} NIC ${n.mac}: ${current.state} for an incoming migration; left as it is`);
-            return;
+    domain.nics
+      .filter((n) => n.virtualport === undefined)
+      .map(async (n) => {
+        const id = nicId(domain.vmUuid, n.mac);
+        try {
+          if (run.step.keepPreassociated) {
+            const current = await client.getNic(id);
+            if (current && PRE_STATES.has(current.state)) {
+              say(`VM ${vm} NIC ${n.mac}: ${current.state} for an incoming migration; left as it is`);
+              return;
+            }
           }
+          const nic = await client.associate(domain.vmUuid, await nicInput(run.config, client, n, cache));
+          done.push(id);
+          say(`VM ${vm} NIC ${n.mac}: ${nic.state} on ${nic.uplink} (VSI type ${nic.typeName} v${nic.typeIdVersion})`);
+        } catch (e) {
+          if (e instanceof QbgDown) outage = e;
+          else failures.push(`VM ${vm} ${e instanceof Failure ? '' : `NIC ${n.mac}: `}${message(e)}`);
         }
-        const nic = await client.associate(domain.vmUuid, await nicInput(run.config, client, n, cache));
-        done.push(id);
-        say(`VM ${vm} NIC ${n.mac}: ${nic.state} on ${nic.uplink} (VSI type ${nic.typeName} v${nic.typeIdVersion})`);
-      } catch (e) {
-        if (e instanceof QbgDown) outage = e;
-        else failures.push(`VM ${vm} ${e instanceof Failure ? '' : `NIC ${n.mac}: `}${message(e)}`);
-      }
-    }),
+      }),
   );
   let code: number;
   if (outage && failures.length === 0) code = down(run, outage, vm, say);

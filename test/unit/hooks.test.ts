@@ -19,7 +19,8 @@ import { NicService } from '../../src/service/nic-service.js';
 import { MigrationService } from '../../src/service/migration.js';
 import { hookCommand } from '../../src/cli/hook.js';
 import { HOOK_MARKER } from '../../src/hooks/install.js';
-import { libvirtStep, vdsmStep, VDSM_HOOKS } from '../../src/hooks/plan.js';
+import { forOwnership, libvirtStep, vdsmStep, VDSM_HOOKS } from '../../src/hooks/plan.js';
+import { stableInstanceId } from '../../src/domain/instance-uuid.js';
 import { readHookDomain } from '../../src/hooks/domain-nics.js';
 import { runHook } from '../../src/hooks/run-hook.js';
 import { createServer, type Socket } from 'node:net';
@@ -28,9 +29,15 @@ import { ScriptedLldpad } from '../helpers/scripted-lldpad.js';
 
 const FIX = new URL('../fixtures/hooks/', import.meta.url);
 const fixture = (name: string) => readFileSync(new URL(name, FIX), 'utf8');
-const TWO = fixture('domain-two-nics.xml');
+/** One NIC with an interface-level virtualport, one named only in qbg's metadata: refused under either owner. */
+const MIXED = fixture('domain-two-nics.xml');
+/** The same NICs for a host where qbg owns the VSIs: both named in the metadata, no virtualport. */
+const TWO = fixture('domain-two-nics-qbg.xml');
+/** For a host where libvirt owns them: both carry the full virtualport. */
+const LIBVIRT_OWNED = fixture('domain-libvirt-owned.xml');
 const VM1 = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d01';
 const VM2 = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d02';
+const VM3 = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d03';
 
 interface Ran {
   code: number | null;
@@ -72,12 +79,27 @@ t.test('hook plans: which libvirt / vdsm call does what', async (t) => {
   t.match(libvirtStep('stopped', 'end'), { action: 'disassociate', mayFail: false });
   t.match(libvirtStep('release', 'end'), { action: 'disassociate', mayFail: false });
   t.match(libvirtStep('reconnect', 'begin'), { action: 'associate', mayFail: false });
-  for (const [op, sub] of [['start', 'begin'], ['started', 'begin'], ['prepare', 'end'], ['stopped', 'begin']]) t.equal(libvirtStep(op, sub).action, 'none', `${op} ${sub}`);
+  for (const [op, sub] of [['start', 'begin'], ['prepare', 'end'], ['stopped', 'begin']]) t.equal(libvirtStep(op, sub).action, 'none', `${op} ${sub}`);
   t.same(
     VDSM_HOOKS.map((h) => vdsmStep(h).action),
     ['associate', 'disassociate', 'none', 'migration-stop', 'migration-prepare', 'migration-start'],
   );
-  const d = readHookDomain(TWO);
+  // per ownership: qbg as planned minus the observations; libvirt never a request
+  const ops = [['prepare', 'begin'], ['migrate', 'begin'], ['restore', 'begin'], ['started', 'begin'], ['reconnect', 'begin'], ['stopped', 'end'], ['release', 'end']];
+  t.same(
+    ops.map(([op, sub]) => forOwnership(libvirtStep(op, sub), 'qbg').action),
+    ['associate', 'migration-prepare', 'associate', 'none', 'associate', 'disassociate', 'disassociate'],
+  );
+  t.same(
+    ops.map(([op, sub]) => forOwnership(libvirtStep(op, sub), 'libvirt').action),
+    ['require-virtualport', 'require-virtualport', 'require-virtualport', 'observe-held', 'observe-held', 'none', 'observe-gone'],
+    'libvirt de-associates between stopped end and release end: qbg looks at release end',
+  );
+  t.same(
+    VDSM_HOOKS.map((h) => forOwnership(vdsmStep(h), 'libvirt').action),
+    ['require-virtualport', 'observe-gone', 'none', 'observe-gone', 'require-virtualport', 'observe-held'],
+  );
+  const d = readHookDomain(MIXED);
   t.equal(d.vmUuid, VM1);
   t.equal(d.name, 'web1');
   t.same(d.nics, [
@@ -97,11 +119,13 @@ t.test('installed hooks run as processes against a running qbg', async (t) => {
   const repo = new NicRepo(db);
   const nics = new NicService({ repo, associator: lldpad, types });
   const tokens = { admin: ['adm-token'], hook: ['hook-token'], monitor: [] };
+  // qbg's config `ownership`, as /healthz tells the hook (read per request: a subtest switches it)
+  const health: Parameters<typeof healthRoutes>[0] = { storeOk: () => true, lldpadPing: () => lldpad.ping(), uplinks: () => [], evbUp: async () => true, ownership: 'qbg' };
   const app = await buildServer({
     logLevel: 'silent',
     tokens,
     routes: [
-      healthRoutes({ storeOk: () => true, lldpadPing: () => lldpad.ping(), uplinks: () => [], evbUp: async () => true }),
+      healthRoutes(health),
       nicsRoutes({ nics, migration: new MigrationService(nics) }),
       typesRoutes({ types }),
     ],
@@ -145,7 +169,7 @@ t.test('installed hooks run as processes against a running qbg', async (t) => {
     t.equal(r.code, 0, r.stderr);
     t.equal(r.stdout, '', 'nothing on stdout (libvirt reads it for migrate)');
     const a = nicOf(VM1, '52:54:00:aa:00:01')!;
-    t.match(a, { state: 'associated', typeName: 'web', typeIdVersion: 2, uplink: 'eth0', vlan: 100, instanceUuid: '0b3c9f4e-1d2a-4c5b-9e8f-7a6b5c4d3e2f' }, 'virtualport NIC: type found by typeid, libvirt instance id kept');
+    t.match(a, { owner: 'qbg', state: 'associated', typeName: 'web', typeIdVersion: 2, uplink: 'eth0', vlan: 100, instanceUuid: stableInstanceId(VM1, '52:54:00:aa:00:01') }, 'metadata NIC: the instance id derived from VM + MAC');
     t.match(nicOf(VM1, '52:54:00:aa:00:02'), { state: 'associated', typeName: 'db', uplink: 'eth1', vlan: 200 }, 'metadata NIC');
     t.equal(nicOf(VM1, '52:54:00:aa:00:03'), undefined, 'a NIC without qbg parameters is left alone');
     t.match(r.stderr, /52:54:00:aa:00:01: associated on eth0 \(VSI type web v2\)/);
@@ -160,6 +184,52 @@ t.test('installed hooks run as processes against a running qbg', async (t) => {
     t.equal(nicOf(VM1, '52:54:00:aa:00:02')!.state, 'disassociated');
     const rel = await runScript(qemu, ['web1', 'release', 'end', '-'], { stdin: TWO });
     t.equal(rel.code, 0, 'release after stopped is harmless (idempotent)');
+  });
+
+  await t.test('ownership qbg: a NIC libvirt would announce itself (interface virtualport) fails the start, nothing is sent', async (t) => {
+    const before = lldpad.requests.length;
+    const r = await runScript(qemu, ['web1', 'prepare', 'begin', '-'], { stdin: MIXED });
+    t.equal(r.code, 1);
+    t.match(r.stderr, /NIC 52:54:00:aa:00:01: its <interface> carries an 802\.1Qbg <virtualport>, so libvirt announces the VSI itself over netlink; on this host qbg owns the VSIs/);
+    t.notMatch(r.stderr, /52:54:00:aa:00:02/, 'the metadata NIC is not the problem');
+    const m = await runScript(qemu, ['web1', 'migrate', 'begin', '-'], { stdin: MIXED });
+    t.equal(m.code, 1, 'an incoming migration too');
+    const rc = await runScript(qemu, ['web1', 'reconnect', 'begin', '-'], { stdin: MIXED });
+    t.equal(rc.code, 0, 'a reconnect cannot fail…');
+    t.match(rc.stderr, /52:54:00:aa:00:01.*\(left to libvirt\)/, '…it leaves that NIC to libvirt');
+    t.same(lldpad.requests.slice(before).map((q) => q.instanceUuid), [stableInstanceId(VM1, '52:54:00:aa:00:02')], 'only the metadata NIC was asked for, by the reconnect');
+    await runScript(qemu, ['web1', 'release', 'end', '-'], { stdin: TWO });
+  });
+
+  await t.test('ownership libvirt: no request ever; qbg records what lldpad holds after libvirt\'s steps', async (t) => {
+    health.ownership = 'libvirt';
+    t.teardown(() => void (health.ownership = 'qbg'));
+    const before = lldpad.requests.length;
+    const refused = await runScript(qemu, ['web1', 'prepare', 'begin', '-'], { stdin: MIXED });
+    t.equal(refused.code, 1);
+    t.match(refused.stderr, /NIC 52:54:00:aa:00:02: its <interface> has no 802\.1Qbg <virtualport>; on this host libvirt owns the VSIs/);
+
+    let r = await runScript(qemu, ['web3', 'prepare', 'begin', '-'], { stdin: LIBVIRT_OWNED });
+    t.equal(r.code, 0, r.stderr);
+    t.match(r.stderr, /52:54:00:aa:00:01: libvirt announces its VSI/);
+    t.equal(nicOf(VM3, '52:54:00:aa:00:01'), undefined, 'nothing recorded before libvirt acts');
+    // libvirt associates over netlink between prepare and started: lldpad holds both VSIs
+    for (const [uuid, typeId, typeIdVersion, mac, vlan] of [['0b3c9f4e-1d2a-4c5b-9e8f-7a6b5c4d3e31', 1193047, 2, '52:54:00:aa:00:01', 100], ['0b3c9f4e-1d2a-4c5b-9e8f-7a6b5c4d3e30', 7, 1, '52:54:00:aa:00:02', 200]] as const) {
+      lldpad.held.set(uuid, { instanceUuid: uuid, mode: 'assoc', typeId, typeIdVersion, managerId2: '', filters: [{ vlan, mac }] });
+    }
+    r = await runScript(qemu, ['web3', 'started', 'begin', '-'], { stdin: LIBVIRT_OWNED });
+    t.equal(r.code, 0, r.stderr);
+    t.match(nicOf(VM3, '52:54:00:aa:00:01'), { owner: 'libvirt', state: 'associated', typeName: 'web', instanceUuid: '0b3c9f4e-1d2a-4c5b-9e8f-7a6b5c4d3e31' });
+    t.match(nicOf(VM3, '52:54:00:aa:00:02'), { owner: 'libvirt', state: 'associated', typeName: 'db', instanceUuid: '0b3c9f4e-1d2a-4c5b-9e8f-7a6b5c4d3e30' });
+    r = await runScript(qemu, ['web3', 'stopped', 'end', '-'], { stdin: LIBVIRT_OWNED });
+    t.equal(r.code, 0);
+    t.equal(nicOf(VM3, '52:54:00:aa:00:01')!.state, 'associated', 'stopped end: libvirt has not de-associated yet, qbg does nothing');
+    lldpad.held.clear(); // libvirt's DISASSOCIATE
+    r = await runScript(qemu, ['web3', 'release', 'end', '-'], { stdin: LIBVIRT_OWNED });
+    t.equal(r.code, 0, r.stderr);
+    t.equal(nicOf(VM3, '52:54:00:aa:00:01')!.state, 'disassociated');
+    t.equal(nicOf(VM3, '52:54:00:aa:00:02')!.state, 'disassociated');
+    t.equal(lldpad.requests.length, before, 'no request went to lldpad for a libvirt-owned host');
   });
 
   await t.test('libvirt: a refusal fails the start, names the cause and rolls back the NICs done', async (t) => {
