@@ -17,6 +17,9 @@ import { parseXmlDocument, rootElement, tagName, XML_LIMITS } from '../libvirt/x
 
 export interface XmlRoutesDeps {
   types: VsiTypeLookup;
+  /** Who announces this host's VSIs (config ownership): qbg → the rewrite leaves no interface virtualport; libvirt
+   *  (the default here, for callers without a config) → the full virtualport. `qbg serve` passes its config. */
+  ownership?: 'qbg' | 'libvirt';
 }
 
 /** Response header of POST /xml/rewrite carrying the change summary as compact JSON (ASCII only: MACs, names, ids). */
@@ -129,9 +132,10 @@ const NicChangeSchema = Type.Object({
   mac: Type.String(),
   profile: Type.String(),
   interfaceType: Type.String(),
+  owner: Type.String({ description: "who announces the VSI: libvirt (from the interface's virtualport) or qbg (the hook, from the metadata)" }),
   virtualport: Type.Object({ managerId: Type.Integer(), typeId: Type.Integer(), typeIdVersion: Type.Integer(), instanceId: Type.String() }),
   instanceIdFrom: Type.String(),
-  action: Type.String(),
+  action: Type.String({ description: 'added, completed, unchanged, or removed (ownership qbg: the virtualport the interface had)' }),
 });
 
 const RewriteResultSchema = Type.Object({ xml: Type.String(), changes: Type.Array(NicChangeSchema) });
@@ -204,7 +208,7 @@ export function xmlRoutes(deps: XmlRoutesDeps): FastifyPluginAsync {
       schema: {
         tags,
         summary:
-          'Rewrite a domain XML: NICs named in <metadata><qbg:nics xmlns:qbg="https://qbg.example/xmlns/1"> get their virtualport and a stable instance id. ' +
+          'Rewrite a domain XML for this host\'s ownership (docs/ownership.md): NICs named in <metadata><qbg:nics xmlns:qbg="https://qbg.example/xmlns/1"> get their virtualport and a stable instance id where libvirt owns the VSIs, and lose any virtualport where qbg owns them (the hook announces them). ' +
           `Body application/xml (answer: the XML, summary in the ${CHANGES_HEADER} header; ?format=json for {xml, changes}) ` +
           'or application/json {xml, vmUuid?, networks?} (answer {xml, changes})',
         querystring: RewriteQuery,
@@ -226,7 +230,11 @@ export function xmlRoutes(deps: XmlRoutesDeps): FastifyPluginAsync {
         }
         const input = json ? (body as { xml: string; vmUuid?: string; networks?: Record<string, string> }) : { xml: String(body ?? '') };
         const vmUuid = input.vmUuid ?? req.query.vmUuid;
-        const result = rewriteDomainXml(types, input.xml, { ...(vmUuid !== undefined ? { vmUuid } : {}), ...(input.networks ? { networks: input.networks } : {}) });
+        const result = rewriteDomainXml(types, input.xml, {
+          ...(vmUuid !== undefined ? { vmUuid } : {}),
+          ...(input.networks ? { networks: input.networks } : {}),
+          ownership: deps.ownership ?? 'libvirt',
+        });
         if (json || req.query.format === 'json') return reply.type('application/json').send(JSON.stringify(result));
         reply.header(CHANGES_HEADER, JSON.stringify(result.changes));
         return reply.type('application/xml').send(result.xml);

@@ -121,7 +121,7 @@ export async function xmlCommand(args: string[], io: CliIo): Promise<number> {
       const networks: Record<string, string> = {};
       for (const [name, file] of pairs(p, 'network', 'NAME=FILE')) networks[name] = await readInput(io, file, `network ${name}`);
       const body = defined({ xml, vmUuid: flagString(p, 'vm-uuid'), networks: Object.keys(networks).length ? networks : undefined });
-      const result = await callApi<{ xml: string; changes: Array<{ mac: string; profile: string; action: string; virtualport: Record<string, unknown> }> }>(
+      const result = await callApi<{ xml: string; changes: Array<{ mac: string; profile: string; owner?: string; action: string; virtualport: Record<string, unknown> }> }>(
         io,
         'POST',
         '/xml/rewrite',
@@ -134,7 +134,7 @@ export async function xmlCommand(args: string[], io: CliIo): Promise<number> {
         // stdout stays the document alone (a hook pipes it on); what changed goes to stderr for the admin
         for (const c of result.changes) {
           const vp = c.virtualport;
-          io.err(`qbg: ${c.mac} ${c.action}: profile ${c.profile} managerid ${vp.managerId} typeid ${vp.typeId} typeidversion ${vp.typeIdVersion} instanceid ${vp.instanceId}`);
+          io.err(`qbg: ${c.mac} ${c.action}${c.owner ? ` (owner ${c.owner})` : ''}: profile ${c.profile} managerid ${vp.managerId} typeid ${vp.typeId} typeidversion ${vp.typeIdVersion} instanceid ${vp.instanceId}`);
         }
       }
       return 0;

@@ -5,6 +5,13 @@
 // <virtualport> is inserted before the interface's closing indentation and the rest of that interface is kept too;
 // only an interface whose existing <virtualport> had to be completed is written anew (in the document's quote).
 // Parameters already in the document are kept and checked against the profile with libvirt's merge rules.
+//
+// That is the rewrite for a host where libvirt owns the VSIs (config ownership: libvirt): libvirt announces what the
+// interface carries. Where qbg owns them (ownership: qbg, qbg's default) the interface must carry NO 802.1Qbg
+// virtualport, or libvirt would announce the VSI too (docs/ownership.md): a NIC named in the metadata keeps only the
+// metadata (a virtualport it had is removed, after the same merge check: libvirt then sends nothing, and the hook
+// announces the VSI under the instance id derived from VM UUID + MAC); a NIC with a virtualport that the metadata
+// does not name is refused, naming the NIC.
 import { QbgError, fieldError } from '../domain/errors.js';
 import { parseMac, parseUuid } from '../domain/identifiers.js';
 import { stableInstanceId } from '../domain/instance-uuid.js';
@@ -40,18 +47,23 @@ export interface RewriteOptions {
   /** network XML by libvirt network name: type='network' NICs are then merge-checked against their network */
   networks?: Record<string, string>;
   limits?: XmlLimits;
+  /** Who announces the VSIs on the host the document is for (default libvirt: the full interface virtualport). */
+  ownership?: 'qbg' | 'libvirt';
 }
 
 export interface NicChange {
   mac: string;
   profile: string;
   interfaceType: 'direct' | 'network' | 'hostdev';
-  /** the virtualport the NIC has now */
+  /** who announces the NIC's VSI: libvirt from the interface's virtualport, or qbg's hook from the metadata */
+  owner: 'qbg' | 'libvirt';
+  /** the VSI's parameters: the interface's virtualport (owner libvirt), or what the hook announces (owner qbg) */
   virtualport: Required<QbgParameters>;
   /** instance id already in the document, or derived from VM UUID + MAC */
   instanceIdFrom: 'document' | 'generated';
-  /** added: no virtualport before; completed: attributes were added; unchanged: it was already complete */
-  action: 'added' | 'completed' | 'unchanged';
+  /** added: no virtualport before; completed: attributes were added; unchanged: as it was (owner qbg: none, and
+   *  none added); removed: owner qbg, the virtualport the interface had is gone */
+  action: 'added' | 'completed' | 'unchanged' | 'removed';
 }
 
 export interface RewriteResult {
@@ -129,6 +141,10 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
     });
   }
   const refs = readQbgNics(domain);
+  const ownership = opts.ownership ?? 'libvirt';
+  const devices = firstChild(domain, 'devices');
+  const interfaces = devices ? childElements(devices, 'interface') : [];
+  if (ownership === 'qbg') refuseUnnamedVirtualports(interfaces, refs);
   if (refs.size === 0) return { xml, changes: [] };
 
   const uuidEl = firstChild(domain, 'uuid');
@@ -144,8 +160,6 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
   const edits: Array<{ from: number; to: number; text: () => string }> = [];
   const quote = dominantQuote(xml);
   const matched = new Set<string>();
-  const devices = firstChild(domain, 'devices');
-  const interfaces = devices ? childElements(devices, 'interface') : [];
   for (const iface of interfaces) {
     const macEl = firstChild(iface, 'mac');
     const macText = macEl ? attr(macEl, 'address') : undefined;
@@ -173,6 +187,8 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
     // The document's own virtualport and the profile must agree, by the rules libvirt applies between levels.
     const existing = virtualportOf(iface, where);
     const merged = mergeVirtualports(existing, { where: profileWhere, type: VIRTUALPORT_QBG, parameters: wanted })!;
+    // owner qbg: the hook announces a metadata NIC under the id derived from VM UUID + MAC, whatever the document said
+    if (ownership === 'qbg') delete merged.parameters.instanceId;
     const instanceIdFrom = merged.parameters.instanceId !== undefined ? 'document' : 'generated';
     if (merged.parameters.instanceId === undefined) {
       if (!vmUuid) {
@@ -186,7 +202,10 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
     let action: NicChange['action'];
     const vpEl = firstChild(iface, 'virtualport');
     const span = spanOf(iface)!;
-    if (vpEl) {
+    if (ownership === 'qbg') {
+      action = vpEl ? 'removed' : 'unchanged';
+      if (vpEl) edits.push(removal(iface, vpEl, xml));
+    } else if (vpEl) {
       action = completeVirtualport(vpEl, final) ? 'completed' : 'unchanged';
       if (action === 'completed') edits.push({ from: span.start, to: span.end, text: () => serializeXmlNodes([iface], quote) });
     } else {
@@ -201,7 +220,7 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
       const netXml = netName !== undefined ? opts.networks?.[netName] : undefined;
       if (netXml !== undefined) mergeInterfaceWithNetwork(iface, where, parseXmlDocument(netXml, `networks.${netName}`, opts.limits));
     }
-    changes.push({ mac, profile: t.name, interfaceType: type as NicChange['interfaceType'], virtualport: final, instanceIdFrom, action });
+    changes.push({ mac, profile: t.name, interfaceType: type as NicChange['interfaceType'], owner: ownership, virtualport: final, instanceIdFrom, action });
   }
 
   for (const mac of refs.keys()) {
@@ -212,6 +231,7 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
     }
   }
   if (edits.length === 0) return { xml, changes };
+  edits.sort((a, b) => a.from - b.from);
   let out = '';
   let at = 0;
   for (const e of edits) {
@@ -219,4 +239,29 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
     at = e.to;
   }
   return { xml: out + xml.slice(at), changes };
+}
+
+/** ownership qbg: an 802.1Qbg virtualport on a NIC the metadata does not name would be announced by libvirt alone. */
+function refuseUnnamedVirtualports(interfaces: XmlNode[], refs: Map<string, unknown>): void {
+  for (const iface of interfaces) {
+    const macEl = firstChild(iface, 'mac');
+    const macText = macEl ? attr(macEl, 'address') : undefined;
+    const mac = macText !== undefined ? parseMac(macText, 'interface.mac') : '?';
+    if (refs.has(mac) || virtualportOf(iface, `interface ${mac}`)?.type !== VIRTUALPORT_QBG) continue;
+    throw new QbgError(
+      'QBG_ERR_XML_SHAPE',
+      `interface ${mac} carries an 802.1Qbg virtualport that qbg's metadata does not name: on a host where qbg owns the VSIs (ownership: qbg) libvirt would announce it itself; name the NIC in <qbg:nic mac profile> (the rewrite then removes the virtualport) or remove it`,
+      { field: `interface[${mac}].virtualport` },
+    );
+  }
+}
+
+/** The edit that drops an element and the indentation before it, leaving every other byte as it was. */
+function removal(parent: XmlNode, el: XmlNode, xml: string): { from: number; to: number; text: () => string } {
+  const span = spanOf(el)!;
+  const kids = children(parent);
+  const before = kids[kids.indexOf(el) - 1];
+  const ws = before ? whitespaceOf(before) : undefined;
+  const from = ws !== undefined && xml.slice(span.start - ws.length, span.start) === ws ? span.start - ws.length : span.start;
+  return { from, to: span.end, text: () => '' };
 }

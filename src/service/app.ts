@@ -183,7 +183,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     typedbRoutes({ types }),
     remotesRoutes({ remotes, types, writer: typeWriter }),
     fleetRoutes({ fleet }),
-    xmlRoutes({ types }),
+    xmlRoutes({ types, ownership: config.ownership }),
     explainRoutes({ types, uplinks, lldpadPing: () => associator.ping(), ...(config.lldpad.netns !== undefined ? { lldpadNetns: config.lldpad.netns } : {}) }),
     uplinksRoutesFor(uplinks),
     nicsRoutes({ nics, migration, reconciler }),

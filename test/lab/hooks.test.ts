@@ -11,11 +11,13 @@ import { startLab, type Lab, heldOn } from './harness.js';
 import { defaultConfig } from '../../src/config.js';
 import { createService, type QbgService } from '../../src/service/app.js';
 import { hookCommand } from '../../src/cli/hook.js';
+import { stableInstanceId } from '../../src/domain/instance-uuid.js';
 import type { CliIo } from '../../src/cli/io.js';
 
 const VM = '6f0c1a52-93b4-4f0e-8d3e-2b7c4a1e9d01';
-const UUID_VP = '0b3c9f4e-1d2a-4c5b-9e8f-7a6b5c4d3e2f'; // instanceid of the virtualport NIC in the fixture
-const fixture = readFileSync(new URL('../fixtures/hooks/domain-two-nics.xml', import.meta.url), 'utf8');
+// both NICs named in qbg's metadata, no interface-level virtualport: qbg owns their VSIs (the default ownership)
+const fixture = readFileSync(new URL('../fixtures/hooks/domain-two-nics-qbg.xml', import.meta.url), 'utf8');
+const UUID_VP = stableInstanceId(VM, '52:54:00:aa:00:01'); // the web NIC's VSI
 // the lab's station uplink is s0
 const DOMAIN = fixture.replace("source dev='eth0'", "source dev='s0'").replace("source dev='eth1'", "source dev='s0'");
 
@@ -87,7 +89,7 @@ t.test('hooks drive real lldpads through qbg: start, migrate, stop', async (t) =
     t.equal(r.code, 0, r.stderr);
     t.equal(r.stdout, '');
     const meta = src.svc.nics.repo.get(`${VM}_52:54:00:aa:00:02`)!;
-    t.same(await heldOn(lab, 'st1', UUID_VP), ['assoc'], 'virtualport NIC held with libvirt\'s instance id');
+    t.same(await heldOn(lab, 'st1', UUID_VP), ['assoc'], 'web NIC held with the instance id derived from VM + MAC');
     t.same(await heldOn(lab, 'st1', meta.instanceUuid), ['assoc'], 'metadata NIC held');
 
     const ready = await fetch(`${src.url}/readyz`);

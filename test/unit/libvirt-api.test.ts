@@ -157,3 +157,13 @@ t.test('bad input on every route: 4xx with code and field', async (t) => {
   t.equal(plain.statusCode, 400, 'other content types are refused');
   t.match(plain.json(), { code: 'QBG_ERR_BAD_REQUEST', field: 'content-type', error: /application\/xml/ });
 });
+
+t.test("rewrite on a host where qbg owns the VSIs (xmlRoutes ownership qbg, as qbg serve passes its config): no virtualport is written", async (t) => {
+  const app = await buildServer({ routes: [xmlRoutes({ types: fixtureTypes(), ownership: 'qbg' })], logLevel: 'silent' });
+  t.teardown(() => app.close());
+  const input = fixture('rewrite-direct-added', 'input.xml');
+  const r = await app.inject({ method: 'POST', url: '/xml/rewrite?format=json', headers: xmlHeaders, payload: input });
+  t.equal(r.statusCode, 200, r.body);
+  t.equal(r.json().xml, input, 'the document as it came: libvirt announces nothing, the hook does');
+  t.match(r.json().changes, [{ mac: '52:54:00:12:34:56', owner: 'qbg', action: 'unchanged', instanceIdFrom: 'generated' }]);
+});

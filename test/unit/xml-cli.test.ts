@@ -63,7 +63,7 @@ t.test('rewrite from a file, from stdin, with --json; changes on stderr', async 
   const a = await run(['xml', 'rewrite', file]);
   t.equal(a.code, 0, a.err.join('\n'));
   t.equal(a.out, expected);
-  t.match(a.err.join('\n'), /52:54:00:12:34:56 added: profile web-tier managerid 12 typeid 1193047 typeidversion 2 instanceid 371fa9b9-/);
+  t.match(a.err.join('\n'), /52:54:00:12:34:56 added \(owner libvirt\): profile web-tier managerid 12 typeid 1193047 typeidversion 2 instanceid 371fa9b9-/);
 
   const input = readFileSync(file, 'utf8');
   t.equal((await run(['xml', 'rewrite', '-'], input)).out, expected, 'stdin with -');
