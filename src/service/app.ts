@@ -184,7 +184,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     remotesRoutes({ remotes, types, writer: typeWriter }),
     fleetRoutes({ fleet }),
     xmlRoutes({ types, ownership: config.ownership }),
-    explainRoutes({ types, uplinks, lldpadPing: () => associator.ping(), ...(config.lldpad.netns !== undefined ? { lldpadNetns: config.lldpad.netns } : {}) }),
+    explainRoutes({ types, uplinks, lldpadPing: () => associator.ping(), ownership: config.ownership, ...(config.lldpad.netns !== undefined ? { lldpadNetns: config.lldpad.netns } : {}) }),
     uplinksRoutesFor(uplinks),
     nicsRoutes({ nics, migration, reconciler }),
     uiRoutes(),
