@@ -39,9 +39,10 @@ const config = (host: string) => ({
 
 const hosts: Record<string, QbgProcess> = {};
 t.teardown(() => Promise.all(Object.values(hosts).map((p) => p.stop())));
-// one after the other: three cold tsx starts at once on a busy 2-core machine can take minutes
-const START = { associator: 'scripted' as const, timeoutMs: 180_000 };
-for (const h of ['hv-a', 'hv-b', 'hv-c']) hosts[h] = await startQbg({ ...START, config: config(h) });
+// all three at once: a start is mostly tsx loading modules (~6 s each even with its cache), and the three overlap
+// on two cores (in turn they took 25 s); the generous bound is for a busy machine
+const START = { associator: 'scripted' as const, timeoutMs: 240_000 };
+await Promise.all(['hv-a', 'hv-b', 'hv-c'].map(async (h) => (hosts[h] = await startQbg({ ...START, config: config(h) }))));
 const [a, b, c] = [hosts['hv-a'], hosts['hv-b'], hosts['hv-c']];
 
 async function api(p: QbgProcess, method: string, path: string, body?: unknown): Promise<{ status: number; body: any }> {
@@ -85,6 +86,10 @@ const drained = (p: QbgProcess) => until(`${p.url} outbox drained`, async () => 
   const s = (await api(p, 'GET', '/fleet/status')).body;
   return s.reachable && s.outbox.rows === 0;
 }, 30_000, 100);
+
+// every host has its fleet schema and type copy before the first test writes through it (a type change before
+// that is refused with 503, rightly)
+for (const p of [a, b, c]) await until(`${p.url} joined the fleet`, async () => (await api(p, 'GET', '/fleet/status')).body.schemaReady, 60_000, 100);
 
 /** Local NICs (id → state) and the fleet's view of the host agree, and every transition is in PostgreSQL once. */
 async function views(name: string) {
