@@ -204,5 +204,12 @@ export const MIGRATIONS: readonly Migration[] = [
     // over netlink with qbg only observing. Every NIC recorded before this was qbg's own.
     sql: `ALTER TABLE nics ADD COLUMN owner TEXT NOT NULL DEFAULT 'qbg' CHECK (owner IN ('qbg', 'libvirt'));`,
   },
+  {
+    version: 10,
+    name: 'nics_filter_index',
+    // Every associate asks whether another VM's NIC holds or wants the same MAC + VLAN on the uplink
+    // (NicRepo.filterUsedByOtherVm): without this index that walked every NIC of the uplink, per associate.
+    sql: `CREATE INDEX nics_filter ON nics (uplink, mac, vlan, created_at, id);`,
+  },
   // ↑ append new migrations here (version 3, 4, …); never edit the ones above.
 ];

@@ -8,6 +8,10 @@ import { HELD_STATES, IN_FLIGHT_STATES, transition, type NicEvent, type NicState
 import type { FilterFormat } from '../domain/vsi-type.js';
 import type { VdpRequestMode } from '../domain/vsi-request.js';
 
+/** Another VM's NIC on the same uplink, MAC and VLAN that holds or wants a VSI; served by the nics_filter index. */
+export const FILTER_USER_SQL = `SELECT * FROM nics WHERE uplink = ? AND mac = ? AND vlan = ? AND vm_uuid <> ?
+  AND NOT (state IN ('new', 'disassociated') AND desired_mode = 'deassoc') ORDER BY created_at, id LIMIT 1`;
+
 interface NicRow {
   id: string;
   vm_uuid: string;
@@ -177,6 +181,10 @@ export class NicRepo {
         group_id = @group_id, vlan = @vlan, bridge_vlan = @bridge_vlan, instance_uuid = @instance_uuid, state = @state,
         desired_mode = @desired_mode,
         reason_code = @reason_code, reason = @reason, updated_at = @at WHERE id = @id`),
+      // Most transitions change only the state: SET no indexed column but state, so SQLite leaves the other indexes
+      // (uplink, type, filter, instance) alone instead of rewriting their entries with the same values.
+      updateState: db.prepare(`UPDATE nics SET bridge_vlan = @bridge_vlan, state = @state, desired_mode = @desired_mode,
+        reason_code = @reason_code, reason = @reason, updated_at = @at WHERE id = @id`),
       history: db.prepare(`INSERT INTO nic_history (nic_id, at, from_state, to_state, event, cause, reason_code, reason)
         VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
       historyOf: db.prepare('SELECT * FROM nic_history WHERE nic_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
@@ -185,8 +193,7 @@ export class NicRepo {
       historySince: db.prepare('SELECT * FROM nic_history WHERE seq > ? ORDER BY seq LIMIT ?'),
       delete: db.prepare('DELETE FROM nics WHERE id = ?'),
       // A NIC that neither holds nor wants a VSI (never sent, or disassociated and meant to stay so) takes no filter.
-      filterUser: db.prepare(`SELECT * FROM nics WHERE uplink = ? AND mac = ? AND vlan = ? AND vm_uuid <> ?
-        AND NOT (state IN ('new', 'disassociated') AND desired_mode = 'deassoc') ORDER BY created_at, id LIMIT 1`),
+      filterUser: db.prepare(FILTER_USER_SQL),
       changeSeq: db.prepare('SELECT seq FROM nic_changes'),
     };
   }
@@ -359,12 +366,14 @@ export class NicRepo {
         reason: a.reason ?? (settledWithoutReason ? null : row.reason),
         at,
       };
-      this.st.update.run(next);
+      const paramsChanged = Object.keys(params).some((k) => params[k] !== row[k as keyof NicRow]);
+      if (paramsChanged) this.st.update.run(next);
+      else this.st.updateState.run({ id, bridge_vlan: next.bridge_vlan, state: next.state, desired_mode: next.desired_mode, reason_code: next.reason_code, reason: next.reason, at });
       const info = this.st.history.run(id, at, from, to, a.event, a.cause, a.reasonCode ?? null, a.reason ?? null);
       const entry: NicHistoryEntry = { seq: Number(info.lastInsertRowid), nicId: id, at, from, to, event: a.event, cause: a.cause };
       if (a.reasonCode !== undefined) entry.reasonCode = a.reasonCode;
       if (a.reason !== undefined) entry.reason = a.reason;
-      const nic = toNic(this.st.get.get(id) as NicRow);
+      const nic = toNic({ ...next, updated_at: at }); // the row as just written, without reading it back
       this.outbox?.run(at, id, 'transition', JSON.stringify({ nic, entry }));
       return { nic, entry };
     }).immediate();

@@ -2,7 +2,7 @@
 // filters and paging answer with the total.
 import t from 'tap';
 import { openDatabase } from '../../src/store/db.js';
-import { NicRepo } from '../../src/store/nic-repo.js';
+import { FILTER_USER_SQL, NicRepo } from '../../src/store/nic-repo.js';
 import { nicId, type NicParams } from '../../src/domain/nic.js';
 import { stableInstanceId } from '../../src/domain/instance-uuid.js';
 import { isQbgError } from '../../src/domain/errors.js';
@@ -236,4 +236,11 @@ t.test('totals kept by triggers equal count(*) after every kind of write; the ch
   })());
   t.ok(repo.get(ids[7]), 'rolled back');
   check('rolled back');
+});
+
+t.test("the per-associate check for another VM's NIC on the same filter reads one index, not the uplink's NICs", async (t) => {
+  const db = openDatabase(':memory:');
+  const plan = (db.prepare(`EXPLAIN QUERY PLAN ${FILTER_USER_SQL}`).all('s0', '52:54:00:00:00:01', 0, 'x') as Array<{ detail: string }>).map((r) => r.detail);
+  t.match(plan.join('\n'), /USING INDEX nics_filter \(uplink=\? AND mac=\? AND vlan=\?\)/, plan.join('; '));
+  db.close();
 });
