@@ -31,7 +31,8 @@ export interface Vdp22ClientOptions extends ClifSocketOptions {
   /**
    * Requests sent later on the same uplink that must have been answered before an unanswered earlier one is asked
    * about at once (instead of at outcomeGraceMs) — ECP delivers in order, so being overtaken is the first sign of a
-   * lost answer. Default 3; 0 = off.
+   * lost answer. Default 3; 0 = off. Either way, a request lldpad still lists without a bridge answer when asked
+   * gives its slot to the next request and keeps waiting for its outcome.
    */
   overtakenAfter?: number;
   /**
@@ -234,7 +235,8 @@ export class Vdp22Client implements VsiAssociator {
           const check = (): void => {
             void this.settleFromQuery(uuid, waiter).then((hint) => {
               if (done) return;
-              if (hint === 'no-answer' && waiter.overtaken >= this.overtakenAfter && this.overtakenAfter > 0) this.stall(waiter);
+              // outcomeGraceMs is hundreds of ECP periods: lldpad still has no bridge answer, so the slot goes on
+              if (hint === 'no-answer') this.stall(waiter);
               grace = setTimeout(check, this.outcomeGraceMs);
             });
           };
@@ -280,8 +282,8 @@ export class Vdp22Client implements VsiAssociator {
   }
 
   /**
-   * lldpad has no bridge answer for a request that later ones on its uplink overtook: its frame or the answer's was
-   * lost inside lldpad (nothing repeats it; lldpad gives up only after its ~16 s response wait and refuses a new
+   * lldpad has no bridge answer for a request that later ones on its uplink overtook, or that waited outcomeGraceMs
+   * (hundreds of ECP periods): its frame or the answer's was most likely lost inside lldpad (nothing repeats it; lldpad gives up only after its ~16 s response wait and refuses a new
    * request for that VSI until then, R0f). Count it as a loss now — the window halves and its slot goes to the next
    * request, so one lost answer no longer holds the uplink — and keep waiting for its outcome until the timeout.
    */

@@ -154,6 +154,24 @@ t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
     t.equal(await client.query(st.uplink, uuid), undefined);
   });
 
+  await t.test('one request in flight: an unanswered request gives its slot to the next one at the grace query', async (t) => {
+    // lldpad lists the silent one with status 255 (no bridge answer); the next request must not wait for it to end
+    const one = new Vdp22Client({ netns: st.netns, requestTimeoutMs: 8000, maxInFlight: 1, outcomeGraceMs: 300 });
+    t.teardown(() => one.close());
+    const silent = randomUUID();
+    const next = randomUUID();
+    await sim.send({ cmd: 'rule', uuid: silent, rule: { action: 'silent' } });
+    const order: string[] = [];
+    const a = one.request(req('assoc', silent, 210, nextMac())).then((o) => (order.push('silent'), o));
+    const macB = nextMac();
+    const b = one.request(req('assoc', next, 211, macB)).then((o) => (order.push('next'), o));
+    t.match(await b, { kind: 'accepted', mode: 'assoc' }, 'the next request is answered');
+    t.same(order, ['next'], 'while the unanswered one still waits for its outcome');
+    t.not((await a).kind, 'accepted', 'the silent one ends unanswered (lldpad\'s ACK timeout or ours)');
+    t.equal(one.windowOf(st.uplink).losses, 1, 'counted as one lost answer');
+    await one.request(req('deassoc', next, 211, macB));
+  });
+
   await t.test('bridge ends the VSI as it answers (de-associate, status 0) → asked again at once, accepted', async (t) => {
     const uuid = randomUUID();
     const mac = nextMac();
