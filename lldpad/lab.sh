@@ -87,6 +87,9 @@ prepare_libvirt() { # $1 id, $2 short station: the private libvirt root
   printf 'user = "root"\ngroup = "root"\nstdio_handler = "file"\n' >"$L/etc/qemu.conf"
   # root clients on the private socket only; no polkit in a container
   printf 'auth_unix_rw = "none"\nauth_unix_ro = "none"\nunix_sock_rw_perms = "0700"\n' >"$L/etc/libvirtd.conf"
+  # Its own host UUID: the stations share one machine's SMBIOS, and libvirt refuses a migration between two
+  # libvirtds with the same host UUID ("Attempt to migrate guest to the same host").
+  printf 'host_uuid = "%s"\n' "$(cat /proc/sys/kernel/random/uuid)" >>"$L/etc/libvirtd.conf"
 }
 
 start_libvirtd() { # $1 id, $2 short station

@@ -17,9 +17,9 @@
 // That is for a host where qbg owns the VSIs (config ownership: qbg, the default). Where libvirt owns them (the
 // interface carries the full virtualport and libvirt associates over netlink itself) the hook sends no request at
 // all: forOwnership() turns the steps into checks and observations (docs/ownership.md).
-// libvirt calls no hook when an incoming migration FINISHES ('started' runs at prepare, with the VM paused), so
-// with libvirt alone the destination's NICs stay pre-associated until something calls
-// POST /migrations/<vm>/start (see docs/hooks.md).
+// libvirt calls no hook when an incoming migration FINISHES ('started' runs at prepare, with the VM paused): qbg
+// associates the destination's NICs when libvirt brings the guest's macvtap up (src/service/migration-arrival.ts),
+// or when something calls POST /migrations/<vm>/start (see docs/hooks.md).
 
 export type HookAction =
   | 'associate'

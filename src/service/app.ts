@@ -31,6 +31,8 @@ import { repoHistory } from './event-log.js';
 import { NicRepo } from '../store/nic-repo.js';
 import { NicService } from './nic-service.js';
 import { Reconciler } from './reconciler.js';
+import { GuestLinks, type GuestLinkUp } from '../netdev/guest-links.js';
+import { MigrationArrival } from './migration-arrival.js';
 import { MigrationService } from './migration.js';
 import { nicsRoutes } from '../api/nics-routes.js';
 import { uiRoutes } from '../api/ui-routes.js';
@@ -142,6 +144,8 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     backoffMaxMs: config.reconcile.backoffMaxSeconds * 1000,
   });
   const migration = new MigrationService(nics);
+  const arrival = new MigrationArrival({ nics, migration, log: log.child({ component: 'migration' }) });
+  let guestLinks: GuestLinks | undefined;
   // A bridge that comes back (its EVB TLV seen again on an uplink) gets the uplink's NICs re-associated at once
   // instead of waiting for their backoff.
   const peerSeen = new Map<string, boolean>();
@@ -239,6 +243,17 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
         addresses.push(`unix:${config.listen.socket}`);
       }
       nics.start();
+      // macvtap devices live where lldpad runs: watched only when qbg runs there too (no lldpad.netns)
+      if (config.lldpad.netns === undefined && process.platform === 'linux') {
+        try {
+          const links = new GuestLinks();
+          links.on('up', (l: GuestLinkUp) => void arrival.guestLinkUp(l).catch((err: unknown) => app.log.warn({ err, link: l }, 'migration arrival failed')));
+          links.on('socket-error', (err: unknown) => app.log.warn({ err }, 'link watch: netlink error'));
+          guestLinks = links;
+        } catch (err) {
+          app.log.warn({ err }, 'link watch unavailable: an incoming migration stays pre-associated until POST /migrations/<vm>/start');
+        }
+      }
       fleet?.start();
       drift.start();
       // lldpad keeps VSIs in memory only: the first sweep re-associates what qbg says should be associated.
@@ -249,6 +264,8 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     },
     async stop() {
       drift.stop();
+      guestLinks?.close();
+      guestLinks = undefined;
       if (socketServer) await new Promise<void>((r) => socketServer!.close(() => r()));
       await app.close();
       await reconciler.stop();
