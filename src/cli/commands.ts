@@ -116,11 +116,12 @@ qbg lab down --id ID | --all`,
     help: `qbg explain DOMAIN.xml|- [--default-uplink DEV] [--json]
 
 Asks the running qbg (POST /explain). For each NIC: who announces its VSI (owner qbg: the hook associates it
-through lldpad; owner libvirt: libvirt itself over netlink, from an interface-level 802.1Qbg virtualport), its VSI
+through lldpad; owner libvirt: libvirt itself over netlink, from the interface's 802.1Qbg virtualport; the host's
+ownership from qbg's config), its VSI
 type and version, VLAN and uplink. Then every finding that would make the start fail, each with a stable code, the
 field and what to do: libvirt-refuses, type-unknown, type-version-unknown, vlan-not-allowed, uplink-unreadable,
 uplink-evb-not-negotiated, bridge-no-reflective-relay, lldpad-down, libvirt-netlink-lost (libvirt 9.0 without the
-netlink port shim), and warnings (uplink-unknown, libvirtd-unknown, a libvirt-owned NIC of a type qbg does not know).
+netlink port shim), owner-conflict / virtualport-missing (the host's ownership), and warnings (uplink-unknown, libvirtd-unknown, a libvirt-owned NIC of a type qbg does not know).
 --default-uplink: the hook's defaultUplink, for NICs without <source dev>.
 Exit 0 when nothing would fail (warnings allowed), 1 when something would, 2 for usage.`,
     load: async () => (await import('./explain.js')).explainCommand,

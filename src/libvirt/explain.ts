@@ -25,6 +25,8 @@ export const EXPLAIN_FINDINGS = {
   'lldpad-down': 'lldpad does not answer',
   'libvirt-netlink-lost': "a libvirt-owned NIC on a libvirtd whose port-profile requests are known to be lost",
   'libvirtd-unknown': 'a libvirt-owned NIC, but no libvirtd was found to judge',
+  'owner-conflict': "ownership qbg, but the NIC's <interface> carries an 802.1Qbg virtualport (libvirt would announce it too): the hook refuses the start",
+  'virtualport-missing': 'ownership libvirt, but the qbg NIC carries no 802.1Qbg virtualport: nobody would announce its VSI, the hook refuses the start',
 } as const;
 export type ExplainCode = keyof typeof EXPLAIN_FINDINGS;
 
@@ -224,6 +226,14 @@ function explainNic(n: DomainNic, facts: ExplainFacts, findings: ExplainFinding[
   if (owner === 'none') return out;
   const add = (code: ExplainCode, severity: 'error' | 'warning', field: string, message: string, fix: string): void =>
     void findings.push({ code, severity, nic: n.mac, field, message, fix });
+
+  // one owner per VSI (the hook enforces the host's ownership at prepare begin: src/hooks/run-hook.ts)
+  const qbgVp = n.virtualport?.type === VIRTUALPORT_QBG;
+  if (ownerFrom === 'config' && owner === 'qbg' && qbgVp) {
+    add('owner-conflict', 'error', `interface[${n.mac}].virtualport`, "its <interface> carries an 802.1Qbg <virtualport>, so libvirt would announce the VSI itself over netlink; on this host qbg owns the VSIs (ownership: qbg) and the hook refuses such a NIC", "remove the virtualport (qbg xml rewrite does), or set ownership: libvirt in qbg's config");
+  } else if (ownerFrom === 'config' && owner === 'libvirt' && !qbgVp && n.interfaceType !== 'network') {
+    add('virtualport-missing', 'error', `interface[${n.mac}].virtualport`, 'its <interface> has no 802.1Qbg <virtualport>; on this host libvirt owns the VSIs (ownership: libvirt) and announces only what the interface carries, so nobody would announce this one', "write it with qbg xml rewrite on this host, or set ownership: qbg in qbg's config");
+  }
 
   // the VSI type: by the metadata's profile name, else by the virtualport's typeid (and managerid)
   let t: VsiTypeVersion | undefined;

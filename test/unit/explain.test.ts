@@ -74,10 +74,25 @@ t.test('a domain with nothing wrong: each NIC explained, ok', async (t) => {
     { mac: '52:54:00:00:00:03', interfaceType: 'user', owner: 'none', ownerFrom: 'xml', type: null, vlan: 0, uplink: null },
   ]);
   // with the host's ownership configured, every qbg NIC takes it; NICs qbg has nothing to do with stay 'none'
-  t.match(explainDomain(domain([{ mac: '52:54:00:00:00:02', vp: QBG_VP() }, { mac: '52:54:00:00:00:03', type: 'user' }]), facts({ ownership: 'qbg' })).nics, [
+  t.match(explainDomain(domain([{ mac: '52:54:00:00:00:01', meta: 'profile="db-tier"' }, { mac: '52:54:00:00:00:03', type: 'user' }]), facts({ ownership: 'qbg' })).nics, [
     { owner: 'qbg', ownerFrom: 'config' },
     { owner: 'none' },
   ]);
+  t.match(explainDomain(domain([{ mac: '52:54:00:00:00:02', vp: QBG_VP() }]), facts({ ownership: 'libvirt' })), { ok: true, findings: [], nics: [{ owner: 'libvirt', ownerFrom: 'config' }] });
+});
+
+t.test('one owner per VSI: what the hook refuses under the host ownership', async (t) => {
+  // ownership qbg: an interface-level virtualport would make libvirt announce the VSI too
+  let r = explainDomain(domain([{ mac: '52:54:00:00:00:02', vp: QBG_VP() }]), facts({ ownership: 'qbg' }));
+  t.same(codes(r), ['error owner-conflict 52:54:00:00:00:02']);
+  t.match(r.findings[0], { field: 'interface[52:54:00:00:00:02].virtualport', fix: /qbg xml rewrite.*ownership: libvirt/ });
+  // ownership libvirt: a metadata-only direct NIC would have no announcer; a type='network' NIC gets its virtualport
+  // from the network at start
+  r = explainDomain(domain([{ mac: '52:54:00:00:00:01', meta: 'profile="db-tier"' }]), facts({ ownership: 'libvirt' }));
+  t.same(codes(r), ['error virtualport-missing 52:54:00:00:00:01']);
+  t.same(codes(explainDomain(domain([{ mac: '52:54:00:00:00:01', type: 'network', meta: 'profile="db-tier"' }]), facts({ ownership: 'libvirt', defaultUplink: 's0' }))), []);
+  // derived from the XML (no ownership given), there is nothing to conflict with
+  t.same(codes(explainDomain(domain([{ mac: '52:54:00:00:00:02', vp: QBG_VP() }]), facts())), []);
 });
 
 t.test('the VSI type: unknown name, unknown pinned version, unknown typeid, unknown typeidversion', async (t) => {
@@ -96,8 +111,8 @@ t.test('the VSI type: unknown name, unknown pinned version, unknown typeid, unkn
   r = explainDomain(domain([{ mac: '52:54:00:00:00:02', vp: QBG_VP(1193047, 9, 12) }]), facts());
   t.same(codes(r), ['warning type-version-unknown 52:54:00:00:00:02']);
   t.match(r.findings[0], { message: /web-tier \(typeid 1193047\) has no version 9/ });
-  // the same NIC owned by qbg (host config): qbg cannot associate a type it does not know
-  t.same(codes(explainDomain(domain([{ mac: '52:54:00:00:00:02', vp: QBG_VP(4242) }]), facts({ ownership: 'qbg' }))), ['error type-unknown 52:54:00:00:00:02']);
+  // the same NIC under ownership qbg: the hook refuses its virtualport, and qbg cannot associate a type it does not know
+  t.same(codes(explainDomain(domain([{ mac: '52:54:00:00:00:02', vp: QBG_VP(4242) }]), facts({ ownership: 'qbg' }))), ['error owner-conflict 52:54:00:00:00:02', 'error type-unknown 52:54:00:00:00:02']);
   // the version the virtualport pins is found, not only the current one
   t.match(explainDomain(domain([{ mac: '52:54:00:00:00:02', vp: QBG_VP(1193047, 1, 12) }]), facts()).nics[0].type, { name: 'web-tier', typeIdVersion: 1 });
 });
@@ -165,7 +180,7 @@ t.test('what libvirt would refuse, and a document qbg cannot read', async (t) =>
   r = explainDomain(domain([{ mac: '52:54:00:00:00:01', meta: 'profile="db-tier" colour="red"' }]), facts());
   t.match(r.findings, [{ code: 'domain-unreadable', field: 'metadata.nic.colour' }]);
   // every code the catalogue lists is produced by a test above
-  t.same(Object.keys(EXPLAIN_FINDINGS).length, 12);
+  t.same(Object.keys(EXPLAIN_FINDINGS).length, 14);
 });
 
 t.test('POST /explain (monitor role) and qbg explain: exit 0 / 1 / 2, --json', async (t) => {
