@@ -1,7 +1,9 @@
-// Checks only a fleet can make, from the fleet view in PostgreSQL. Each is a metric on every host
-// (qbg_fleet_findings{check}), and an event on the bus (SSE, webhooks) from the one host that holds the checker
-// lock, when a finding first appears — so a fleet of 200 hosts sends one webhook, not 200.
+// Checks only a fleet can make, from the fleet view in PostgreSQL. The one host that holds the checker lock runs
+// them and records the findings in fleet_findings; every host's metric (qbg_fleet_findings{check}) and
+// GET /fleet/findings read that table — so a fleet of 200 hosts runs one round per catch-up, not 200, and sends one
+// webhook per finding (the event goes out when the finding's row is first inserted).
 import type pg from 'pg';
+import { inTransaction } from './pool.js';
 
 export const FLEET_CHECKS = ['double-held', 'migration-source-holding', 'host-stale'] as const;
 export type FleetCheck = (typeof FLEET_CHECKS)[number];
@@ -70,4 +72,40 @@ export async function runFleetChecks(db: pg.Pool | pg.ClientBase, o: { staleSeco
     out.push({ check: 'host-stale', key: r.host, detail: { host: r.host, lastSeen: r.last_seen.toISOString(), associatedNics: Number(r.associated) } });
   }
   return out;
+}
+
+/**
+ * The checker's round: fleet_findings becomes exactly `found` (gone findings deleted, details refreshed) in one
+ * transaction. Returns the findings whose row was inserted now — the ones to raise an event for. A finding already
+ * recorded (by this host or a checker before it) is not returned again.
+ */
+export async function recordFindings(pool: pg.Pool, found: FleetFinding[], host: string): Promise<FleetFinding[]> {
+  const byKey = new Map(found.map((f) => [`${f.check}/${f.key}`, f]));
+  const rows = [...byKey.values()];
+  return inTransaction(pool, async (c) => {
+    await c.query(
+      `DELETE FROM fleet_findings f
+       WHERE NOT EXISTS (SELECT 1 FROM unnest($1::text[], $2::text[]) AS n(c, k) WHERE n.c = f."check" AND n.k = f.key)`,
+      [rows.map((f) => f.check), rows.map((f) => f.key)],
+    );
+    if (rows.length === 0) return [];
+    // xmax = 0 only on a row this statement inserted (an updated row carries the updating transaction's id)
+    const ins = await c.query<{ check: string; key: string; inserted: boolean }>(
+      `INSERT INTO fleet_findings ("check", key, detail, raised_by)
+       SELECT c, k, d, $4 FROM unnest($1::text[], $2::text[], $3::jsonb[]) AS n(c, k, d)
+       ON CONFLICT ("check", key) DO UPDATE SET detail = excluded.detail
+       RETURNING "check", key, (xmax = 0) AS inserted`,
+      [rows.map((f) => f.check), rows.map((f) => f.key), rows.map((f) => JSON.stringify(f.detail)), host],
+    );
+    return ins.rows.filter((r) => r.inserted).map((r) => byKey.get(`${r.check}/${r.key}`)!);
+  });
+}
+
+/** The checker's last round, for every other host. */
+export async function readFindings(db: pg.Pool | pg.ClientBase): Promise<FleetFinding[]> {
+  const r = await db.query<{ check: FleetCheck; key: string; detail: Record<string, unknown> }>(
+    'SELECT "check", key, detail FROM fleet_findings ORDER BY array_position($1::text[], "check"), key',
+    [[...FLEET_CHECKS]],
+  );
+  return r.rows.map((x) => ({ check: x.check, key: x.key, detail: x.detail }));
 }

@@ -9,7 +9,7 @@ import type { NicRepo } from '../store/nic-repo.js';
 import type { TypeService, TypeWriter } from '../vtdb/type-service.js';
 import type { TransitionBus } from '../service/transition-bus.js';
 import type { QbgMetrics } from '../service/metrics.js';
-import { FLEET_CHECK_EVENTS, FLEET_CHECKS, runFleetChecks, type FleetFinding } from './checks.js';
+import { FLEET_CHECK_EVENTS, FLEET_CHECKS, readFindings, recordFindings, runFleetChecks, type FleetFinding } from './checks.js';
 import { listFleetHosts, listFleetNics, type FleetHost, type FleetNicFilter, type FleetNicPage } from './fleet-queries.js';
 import { incarnationOf } from './fleet-state.js';
 import { NicPublisher, type OutboxDepth } from './nic-publisher.js';
@@ -19,7 +19,7 @@ import { pruneTransitions } from './retention.js';
 import { FleetTypeSync, TYPES_CHANNEL } from './type-sync.js';
 import { FleetTypeWriter, fleetUnavailable } from './type-writer.js';
 
-/** Whoever holds this advisory lock (on its session connection) raises the fleet check events. */
+/** Whoever holds this advisory lock (on its session connection) runs the fleet checks and raises their events. */
 const CHECKER_LOCK = 0x71626732;
 
 export interface FleetLogger {
@@ -67,7 +67,6 @@ export class Fleet {
   private session?: pg.Client;
   private leader = false;
   private findings: FleetFinding[] = [];
-  private raised = new Set<string>();
   private timers: NodeJS.Timeout[] = [];
   private tasks: Array<Promise<unknown>> = [];
   private wakeSession?: () => void;
@@ -205,20 +204,24 @@ export class Fleet {
     return n;
   }
 
-  /** Runs the fleet checks now: metrics always, events for new findings when this host is the checker. */
+  /**
+   * The fleet checks as of now. The checker runs them, records them in fleet_findings and raises an event for each
+   * finding recorded for the first time; every other host reads the checker's last round (no query of its own on
+   * the whole view). Either way the metric follows.
+   */
   async check(): Promise<FleetFinding[]> {
-    const found = await runFleetChecks(this.pool, { staleSeconds: this.o.config.staleSeconds, migrationGraceSeconds: this.o.config.migrationGraceSeconds });
-    this.findings = found;
-    for (const c of FLEET_CHECKS) this.findingsGauge?.set({ check: c }, found.filter((f) => f.check === c).length);
-    const now = new Set(found.map((f) => `${f.check}/${f.key}`));
+    let found: FleetFinding[];
     if (this.leader) {
-      for (const f of found) {
-        if (this.raised.has(`${f.check}/${f.key}`)) continue;
+      found = await runFleetChecks(this.pool, { staleSeconds: this.o.config.staleSeconds, migrationGraceSeconds: this.o.config.migrationGraceSeconds });
+      for (const f of await recordFindings(this.pool, found, this.host)) {
         this.o.log?.warn({ check: f.check, ...f.detail }, 'fleet check');
         this.o.bus.publish({ kind: FLEET_CHECK_EVENTS[f.check], detail: { ...f.detail, checkedBy: this.host }, at: new Date().toISOString() });
       }
+    } else {
+      found = await readFindings(this.pool);
     }
-    this.raised = this.leader ? now : new Set();
+    this.findings = found;
+    for (const c of FLEET_CHECKS) this.findingsGauge?.set({ check: c }, found.filter((f) => f.check === c).length);
     return found;
   }
 

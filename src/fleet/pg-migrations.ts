@@ -123,6 +123,24 @@ export const PG_MIGRATIONS: readonly Migration[] = [
     // the retention job (src/fleet/retention.ts) deletes by age: without this it would scan every transition
     sql: `CREATE INDEX fleet_nic_transitions_at ON fleet_nic_transitions (at);`,
   },
+  {
+    version: 5,
+    name: 'fleet_findings',
+    // The checker host's last round of the fleet checks: the other hosts read their metric and GET /fleet/findings
+    // from here instead of each running the checks. A row's existence means its event was raised: a new checker
+    // (take-over) does not raise again what its predecessor did, and a key is raised once even if two hosts ever
+    // believed they were the checker (INSERT … ON CONFLICT DO NOTHING decides).
+    sql: `
+      CREATE TABLE fleet_findings (
+        "check"    text NOT NULL,
+        key        text NOT NULL,
+        detail     jsonb NOT NULL,
+        since      timestamptz NOT NULL DEFAULT now(),
+        raised_by  text NOT NULL,
+        PRIMARY KEY ("check", key)
+      );
+    `,
+  },
   // ↑ append new migrations here; never edit the ones above.
 ];
 

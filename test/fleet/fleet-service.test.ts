@@ -421,7 +421,7 @@ t.test('the LISTEN connection killed (pg_terminate_backend): the host reconnects
   t.equal(await sessionPid(), second, 'on the same new connection (no further reconnect)');
 });
 
-t.test('checks take-over: when the checker host stops, another host takes the checker lock and raises the events', async (t) => {
+t.test('checks take-over: when the checker host stops, one other host takes the checker lock; it raises new findings, not its predecessor\'s again', async (t) => {
   const url = await freshDb();
   const hosts = [await startHost(t, fleetConfig(url, 'hv-a')), await startHost(t, fleetConfig(url, 'hv-b')), await startHost(t, fleetConfig(url, 'hv-c'))];
   for (const h of hosts) await until('fleet ready', async () => h.svc.fleet!.status().schemaReady, 20_000, 50);
@@ -435,21 +435,33 @@ t.test('checks take-over: when the checker host stops, another host takes the ch
   t.equal((await api(hosts[0], 'POST', '/types', TYPE)).status, 201);
   const rest = hosts.filter((h) => h !== first);
   for (const h of rest) await until('type everywhere', async () => (await typeVersion(h)) === 1, 10_000, 50);
+  const doubled = (h: Host, uuid: string) => h.events.filter((e) => e.kind === 'fleet-double-held' && e.detail.instanceUuid === uuid);
+  // a finding raised by the first checker
+  const before = '31111111-2222-4333-8444-555555555555';
+  await associate(rest[0], 40, { instanceUuid: before });
+  await associate(rest[1], 41, { instanceUuid: before });
+  await until('raised by the first checker', async () => doubled(first, before).length === 1, 15_000, 50);
+  t.match((await api(rest[0], 'GET', '/fleet/findings')).body.findings, [{ check: 'double-held', detail: { instanceUuid: before } }], 'the other hosts read the checker\'s round');
+
   await first.stop();
   const next = await until('another host took over', async () => (rest.filter((h) => h.svc.fleet!.status().checker).length === 1 ? rest.find((h) => h.svc.fleet!.status().checker) : undefined), 15_000, 50);
   t.equal(rest.filter((h) => h.svc.fleet!.status().checker).length, 1, 'exactly one successor');
 
-  // a finding that appears now is raised by the new checker, once
+  // a finding that appears now is raised by the new checker, once; the one from before is not raised again (the
+  // successor's round that raised the new one saw the old one too)
   const other = rest.find((h) => h !== next)!;
-  const shared = '21111111-2222-4333-8444-555555555555';
-  await associate(next, 40, { instanceUuid: shared });
-  await associate(other, 41, { instanceUuid: shared });
+  const after = '21111111-2222-4333-8444-555555555555';
+  await associate(next, 42, { instanceUuid: after });
+  await associate(other, 43, { instanceUuid: after });
   const raised = await until('double-held raised', async () => {
-    const e = [...next.events, ...other.events].filter((x) => x.kind === 'fleet-double-held');
+    const e = [...doubled(next, after), ...doubled(other, after)];
     return e.length ? e : undefined;
   }, 15_000, 50);
-  t.match(raised, [{ detail: { instanceUuid: shared, checkedBy: next.svc.fleet!.host } }], 'by the host that took over');
-  t.equal(other.events.filter((x) => x.kind === 'fleet-double-held').length, 0, 'not by the other one');
+  t.match(raised, [{ detail: { instanceUuid: after, checkedBy: next.svc.fleet!.host } }], 'by the host that took over');
+  t.equal(doubled(other, after).length, 0, 'not by the other one');
+  t.equal(doubled(next, before).length + doubled(other, before).length, 0, 'the finding raised before the take-over is not raised again');
+  const seen = (await api(other, 'GET', '/fleet/findings')).body.findings.map((f: { detail: { instanceUuid: string } }) => f.detail.instanceUuid).sort();
+  t.same(seen, [after, before], 'both findings, read from the new checker\'s round');
 });
 
 t.test('fleet_nic_transitions older than fleet.transitionRetentionDays are pruned by the checker host; newer ones stay', async (t) => {

@@ -64,6 +64,8 @@ t.test('fleet section: hosts, NICs of another host with filter and paging, findi
   await call(a.base, 'POST', '/nics/associate', { vmUuid: vm(500), mac: '52:54:00:00:05:00', uplink: 'eth0', type: 'web', vlan: 10, instanceUuid: shared });
   await call(b.base, 'POST', '/nics/associate', { vmUuid: vm(501), mac: '52:54:00:00:05:01', uplink: 'eth0', type: 'web', vlan: 10, instanceUuid: shared });
   await until('drained', async () => a.svc.fleet!.status().outbox.rows === 0 && b.svc.fleet!.status().outbox.rows === 0, 20_000, 50);
+  // findings are as of the checker host's last round (a reads them from PostgreSQL if b holds the checker lock)
+  await until('the checker found it', async () => (await a.svc.fleet!.check()).some((f) => f.detail.instanceUuid === shared), 10_000, 50);
 
   const ctx = await launch(t);
   const page = await ctx.newPage();
