@@ -102,3 +102,38 @@ export async function startStationQbg(t: TeardownHost, lv: LibvirtLab, station =
     setHookConfig,
   };
 }
+
+/** The VSI type the scenario files create on their qbg (and name in their guests' metadata or virtualports). */
+export const SCENARIO_TYPE = { name: 'web', managerId: 11, typeId: 1193047, typeIdVersion: 2 };
+
+/** A hot-pluggable macvtap NIC on the uplink; `virtualport`: the full 802.1Qbg one (libvirt announces the VSI). */
+export function nicXml(mac: string, virtualport?: { instanceid: string }): string {
+  const ty = SCENARIO_TYPE;
+  const vp = virtualport
+    ? `<virtualport type='802.1Qbg'><parameters managerid='${ty.managerId}' typeid='${ty.typeId}' typeidversion='${ty.typeIdVersion}' instanceid='${virtualport.instanceid}'/></virtualport>`
+    : '';
+  return `<interface type='direct'><mac address='${mac}'/><source dev='s0' mode='vepa'/>${vp}<model type='virtio'/><rom enabled='no'/></interface>`;
+}
+
+/** The qemu hook calls libvirtd logged for one domain, in order ("prepare begin", …). */
+export function hookCalls(log: string, vm: string): string[] {
+  return [...log.matchAll(new RegExp(`Calling hook /etc/libvirt/hooks/qemu id=${vm} op=(\\w+) subop=(\\w+)`, 'g'))].map((m) => `${m[1]} ${m[2]}`);
+}
+
+/** libvirt's own port profile requests in libvirtd's log for one MAC ("ASSOCIATE", "DISASSOCIATE", …), in order. */
+export function netlinkRequests(log: string, mac: string): string[] {
+  return [...log.matchAll(new RegExp(`virNetDevVPortProfileOpSetLink:\\d+ : (\\w+): ifname: \\S+ [^\\n]*mac: ${mac}`, 'g'))].map((m) => m[1]!);
+}
+
+/** The sum of qbg's VDP requests of one mode sent to lldpad so far (every outcome), from /metrics. */
+export function vdpRequests(metrics: string, mode: string): number {
+  let sum = 0;
+  for (const m of metrics.matchAll(/^qbg_vdp_request_duration_seconds_count\{([^}]*)\} (\d+)/gm)) if (m[1]!.includes(`mode="${mode}"`)) sum += Number(m[2]);
+  return sum;
+}
+
+/** Calls of one route answered 200 so far (the hooks' calls), from /metrics. */
+export function hookAssociates(metrics: string, route = '/nics/associate'): number {
+  const line = metrics.split('\n').find((l) => l.startsWith(`qbg_http_request_duration_seconds_count{method="POST",route="${route}",status_code="200"}`));
+  return Number(line?.split(' ').pop() ?? 0);
+}

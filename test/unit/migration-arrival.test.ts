@@ -62,3 +62,19 @@ t.test('IFLA_LINKINFO kind', async (t) => {
   t.equal(linkKind(Buffer.from('0200', 'hex')), undefined, 'truncated');
   t.equal(linkKind(Buffer.from('0300010000', 'hex')), undefined, 'an attribute shorter than its header');
 });
+
+t.test('a libvirt-owned NIC is only observed: libvirt associated it at the finish, qbg sends nothing', async (t) => {
+  const { nics, arrival, lldpad } = setup();
+  const input = { vmUuid: VM, mac: '52:54:00:12:34:56', uplink: 'eth0', type: 'web', vlan: 0, instanceUuid: '09b11c53-8b5c-4eeb-8f00-d84eaa0aaa4f' };
+  const vsi = { instanceUuid: input.instanceUuid, typeId: 1193047, typeIdVersion: 2, managerId2: '10', filters: [{ vlan: 0, mac: input.mac }] };
+  // libvirt's PREASSOCIATE at the migration's start, observed by the hook at started begin
+  lldpad.held.set(input.instanceUuid, { ...vsi, mode: 'preassoc' });
+  await nics.observe(input, { expect: 'held' });
+  t.match(nics.repo.get(`${VM}_${input.mac}`), { state: 'pre-associated', owner: 'libvirt' });
+  // libvirt's ASSOCIATE at the finish, then the guest's CPUs run and its macvtap goes up
+  lldpad.held.set(input.instanceUuid, { ...vsi, mode: 'assoc' });
+  const sent = lldpad.requests.length;
+  t.same(await arrival.guestLinkUp({ ifname: 'macvtap0', mac: input.mac, lower: 'eth0' }), [VM]);
+  t.match(nics.repo.get(`${VM}_${input.mac}`), { state: 'associated', owner: 'libvirt' }, 'recorded as lldpad holds it');
+  t.equal(lldpad.requests.length, sent, 'no request sent');
+});
