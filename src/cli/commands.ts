@@ -96,6 +96,9 @@ qbg lab down --id ID | --all`,
   network            --name NAME --uplink DEV [--uplink DEV…] --portgroup NAME=PROFILE[@VERSION] […]
                      [--default-portgroup NAME] [--uuid UUID]
                      <network> with <forward mode='vepa'> and one portgroup per profile
+  network FILE|-     a <network> read and written back the way libvirt writes it (virsh net-dumpxml after
+                     net-define): libvirt's element order, quoting and indentation, numbers in decimal, a <uuid>
+                     (made up when absent, as libvirt does); macvtap-family networks. Runs locally, no service.
   rewrite [FILE|-]   [--vm-uuid UUID] [--network NAME=FILE …]
                      a domain XML (file or stdin) with qbg's NICs completed; XML on stdout, the changes on stderr
                      (--json: {xml, changes} on stdout). NICs are named in the domain metadata:

@@ -2,6 +2,7 @@
 //   qbg xml interface --profile NAME --uplink DEV --mac MAC [--vm-uuid U] [--mode vepa] [--profile-version N] [--model M] [--instance-id U]
 //   qbg xml interface-network --network N [--portgroup P] --mac MAC [--vm-uuid U] [--instance-id U] [--model M] [--profile NAME [--profile-version N]]
 //   qbg xml network --name N --uplink DEV... --portgroup NAME=PROFILE[@VERSION]... [--default-portgroup NAME] [--uuid U]
+//   qbg xml network FILE|-      a network XML written back the way libvirt writes it (local: no service needed)
 //   qbg xml rewrite [FILE|-] [--vm-uuid U] [--network NAME=FILE...]      (stdin when FILE is - or absent)
 //   qbg xml merge --interface FILE --network FILE
 //   qbg xml check [FILE|-] [--kind domain|network|networkport] [--network FILE]   (local: no service needed;
@@ -11,6 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { fieldError } from '../domain/errors.js';
 import { checkLibvirtXml, XML_KINDS, type XmlKind } from '../libvirt/xml-check.js';
+import { formatNetworkXml } from '../libvirt/network-format.js';
 import { flagList, flagString, parseArgs, type FlagSpec, type ParsedArgs, numberOrText } from './args.js';
 import { callApi, UsageError, type CliIo } from './io.js';
 
@@ -102,7 +104,17 @@ export async function xmlCommand(args: string[], io: CliIo): Promise<number> {
     }
     case 'network': {
       const p = parseArgs(rest, { name: v(), uplink: v(true), portgroup: v(true), 'default-portgroup': v(), uuid: v() });
-      if (p.positionals.length) throw new UsageError(`unexpected argument "${p.positionals[0]}"`);
+      if (p.positionals.length === 1 && Object.keys(p.flags).length === 0) {
+        // a network XML read and written back the way libvirt writes it (net-dumpxml); local, no service needed
+        const r = formatNetworkXml(await readInput(io, p.positionals[0], 'file'));
+        if (io.json) io.out(JSON.stringify(r));
+        else {
+          io.out(r.xml.replace(/\n$/, ''));
+          if (r.uuidGenerated) io.err('qbg: the network had no <uuid>: a random one was made up, as libvirt does at net-define');
+        }
+        return 0;
+      }
+      if (p.positionals.length) throw new UsageError(`unexpected argument "${p.positionals[0]}" (qbg xml network FILE takes no flags)`);
       const def = flagString(p, 'default-portgroup');
       const portgroups = pairs(p, 'portgroup', 'NAME=PROFILE[@VERSION]').map(([name, prof]) => {
         const at = prof.lastIndexOf('@');
