@@ -1,5 +1,6 @@
 // What every benchmark needs: temporary directories and labs that are always removed (also on error, exit and
 // signals), a quiet qbg config, and synthetic NICs in the shapes the store and the API take.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,5 +143,33 @@ export async function pollUntil(what: string, check: () => Promise<boolean> | bo
     if (await check()) return performance.now() - t0;
     if (performance.now() - t0 > timeoutMs) throw new Error(`${what}: not reached within ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/**
+ * Two busy-loop processes (one per core of the 2-core machines here) for the whole of fn: the "loaded host" of
+ * issue 12. Each is `timeout 600 sh -c 'while :; do :; done'` in its own process group, killed by its pid when fn
+ * ends (also on error, exit and signals), so a crashed benchmark cannot leave them spinning past 10 minutes.
+ */
+export async function withCpuHog<T>(fn: () => Promise<T>, count = 2): Promise<T> {
+  const hogs = Array.from({ length: count }, () =>
+    spawn('timeout', ['600', 'sh', '-c', 'while :; do :; done'], { detached: true, stdio: 'ignore' }),
+  );
+  const kill = (): void => {
+    for (const h of hogs) {
+      try {
+        if (h.pid) process.kill(-h.pid, 'SIGKILL'); // the group: timeout and its sh
+      } catch {
+        /* already gone */
+      }
+    }
+  };
+  const release = onExitCleanup(kill);
+  try {
+    await new Promise((r) => setTimeout(r, 1000)); // let the load build up before the clock runs
+    return await fn();
+  } finally {
+    kill();
+    release();
   }
 }

@@ -3,6 +3,9 @@
 // end-to-end benchmarks compare — qbg's HTTP API and a `vdptool -T -W` per NIC (the idea of bench/transport.ts).
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { Agent, request as httpRequest } from 'node:http';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { LabInfo } from '../src/lab/lab.js';
 import { Vdp22Client } from '../src/lldpad/vdp22-client.js';
@@ -10,6 +13,34 @@ import { createService, type QbgService } from '../src/service/app.js';
 import { BENCH_TYPE, benchConfig, nicIdentity, nicParams, withLab, withTempDir } from './common.js';
 
 const execFileP = promisify(execFile);
+
+/**
+ * The benchmark's HTTP client: node:http with kept-alive connections. fetch (undici, web streams) cost about as much
+ * CPU per request in this process as qbg's own handler, and it runs in the same process as the qbg it measures.
+ */
+const agent = new Agent({ keepAlive: true, maxSockets: 64 });
+export function post(url: string, body?: unknown): Promise<{ status: number; json: unknown }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = httpRequest(url, { method: 'POST', agent, headers: data ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) } : {} }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let json: unknown;
+        try {
+          json = text ? JSON.parse(text) : undefined;
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, json });
+      });
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
 
 export interface LabService {
   lab: LabInfo;
@@ -26,6 +57,15 @@ export interface LabService {
   vdptool(i: number, mode: 'assoc' | 'deassoc'): Promise<boolean>;
   /** De-associate what vdptool made for NIC i through qbg's own client (clean-up: no process per VSI). */
   vdptoolDrop(i: number): Promise<boolean>;
+  /**
+   * The raw round trip: synthetic NIC i's VSI (own UUID) asked of lldpad through qbg's VDP22 client itself — the
+   * same helper process and socket the service uses — with no HTTP, no store; true when accepted.
+   */
+  raw(i: number, mode: 'assoc' | 'deassoc', station?: 1 | 2): Promise<boolean>;
+  /** The service's own VDP22 client (the associator createService wraps with its metrics). */
+  client: Vdp22Client;
+  /** With stations: 2, a second qbg (own store) on the lab's second station, whose uplink is another ECP channel. */
+  second?: ApiNic;
 }
 
 /**
@@ -76,40 +116,39 @@ export interface ServiceOptions {
   maxInFlight?: number;
 }
 
-type ApiNic = Pick<LabService, 'svc' | 'base' | 'associate' | 'disassociate' | 'failures'>;
+type ApiNic = Pick<LabService, 'svc' | 'base' | 'associate' | 'disassociate' | 'failures' | 'client'>;
 
 /** qbg on the lab's station namespace, its store in dir; the caller stops svc. */
 async function serviceOn(netns: string, dir: string, opts: ServiceOptions): Promise<ApiNic> {
+  mkdirSync(dir, { recursive: true });
   const base = benchConfig(dir);
   const config = { ...base, lldpad: { ...base.lldpad, transport: 'vdp22' as const, netns } };
-  const overrides = opts.maxInFlight ? { associator: new Vdp22Client({ netns, watchIntervalMs: 1000, maxInFlight: opts.maxInFlight }) } : {};
-  const svc = await createService(config, overrides);
+  // built as createService would (src/service/app.ts createAssociator), kept here for the raw round trip and its window
+  const client = new Vdp22Client({ netns, watchIntervalMs: 1000, maxInFlight: opts.maxInFlight ?? config.lldpad.maxInFlight });
+  const svc = await createService(config, { associator: client });
   try {
     svc.types.create({ ...BENCH_TYPE });
     const [address] = await svc.start();
     const failures = new Map<string, number>();
     return {
       svc,
+      client,
       base: address,
       failures,
       async associate(i) {
         const { vmUuid, mac } = nicIdentity(i);
-        const r = await fetch(`${address}/nics/associate`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ vmUuid, mac, uplink: 's0', type: BENCH_TYPE.name, vlan: 0 }),
-        });
-        const body = (await r.json()) as { nic?: { state?: string; reason?: string }; message?: string; details?: { nic?: { state?: string; reason?: string } } };
-        if (r.ok && body.nic?.state === 'associated') return true;
+        const r = await post(`${address}/nics/associate`, { vmUuid, mac, uplink: 's0', type: BENCH_TYPE.name, vlan: 0 });
+        const body = (r.json ?? {}) as { nic?: { state?: string; reason?: string }; message?: string; details?: { nic?: { state?: string; reason?: string } } };
+        const ok = r.status >= 200 && r.status < 300;
+        if (ok && body.nic?.state === 'associated') return true;
         const nic = body.nic ?? body.details?.nic;
         const why = `${nic?.state ?? r.status}: ${(nic?.reason ?? body.message ?? '').replace(/\d{3,}/g, 'N').slice(0, 80)}`;
         failures.set(why, (failures.get(why) ?? 0) + 1);
         return false;
       },
       async disassociate(i) {
-        const r = await fetch(`${address}/nics/${nicParams(i).id}/disassociate`, { method: 'POST' });
-        await r.arrayBuffer();
-        return r.ok;
+        const r = await post(`${address}/nics/${nicParams(i).id}/disassociate`);
+        return r.status >= 200 && r.status < 300;
       },
     };
   } catch (e) {
@@ -131,16 +170,30 @@ export async function withVariant<T>(ls: LabService, opts: ServiceOptions, fn: (
 }
 
 /** Lab + qbg for fn, both torn down afterwards whatever happens. */
-export async function withLabService<T>(fn: (ls: LabService) => Promise<T>): Promise<T> {
+export async function withLabService<T>(fn: (ls: LabService) => Promise<T>, opts: { stations?: 1 | 2 } = {}): Promise<T> {
   return withTempDir('lab', (dir) =>
-    withLab({ stationEvb: true }, async (lab) => {
+    withLab({ stationEvb: true, stations: opts.stations ?? 1 }, async (lab) => {
       const netns = lab.stations[0].netns;
-      await waitForVdp(netns);
+      await Promise.all(lab.stations.map((s) => waitForVdp(s.netns)));
       const api = await serviceOn(netns, dir, {});
+      const second = lab.stations[1] ? await serviceOn(lab.stations[1].netns, join(dir, 'st2'), {}).catch(async (e) => {
+        await api.svc.stop();
+        throw e;
+      }) : undefined;
       try {
         const vdpUuids = new Map<number, string>();
+        const rawUuids = new Map<number, string>();
         const ls: LabService = {
           vdptoolDrop: async () => false,
+          async raw(i, mode, station = 1) {
+            let uuid = rawUuids.get(i);
+            if (!uuid) rawUuids.set(i, (uuid = randomUUID()));
+            const p = nicParams(i, 's0');
+            const client = station === 2 && second ? second.client : api.client;
+            const o = await client.request({ uplink: 's0', mode, managerId2: '0'.repeat(32), typeId: p.typeId, typeIdVersion: p.typeIdVersion, instanceUuid: uuid, filterFormat: 'vlan-mac', filters: [{ vlan: 0, mac: p.mac }] });
+            return o.kind === 'accepted';
+          },
+          ...(second ? { second } : {}),
           lab,
           netns,
           ...api,
@@ -168,6 +221,7 @@ export async function withLabService<T>(fn: (ls: LabService) => Promise<T>): Pro
         return await fn(ls);
       } finally {
         await api.svc.stop();
+        await second?.svc.stop();
       }
     }),
   );

@@ -23,8 +23,8 @@ const BENCHES: Bench[] = [
   { name: 'xml', what: 'interface XML generation and domain rewrite', target: '≥ 20,000 XML/s; rewrite ≥ 40,000 interface XML/s', run: benchXml },
   { name: 'memory', what: 'resident memory, 10,000 NICs tracked', target: '< 100 MB', run: benchMemory },
   { name: 'status-reads', what: 'status reads, 10,000 NICs tracked', target: '≥ 70% of bare fastify req/s, p99 < 5 ms; 100,000 NICs + sweep p99 < 10 ms', run: benchStatusReads },
-  { name: 'associate', what: 'end-to-end associate (API → lldpad → bridge → stored)', target: '≤ 1.5× vdptool per NIC; batch ≥ 2× faster', run: benchAssociate },
-  { name: 'reassociate', what: 're-association of 500 NICs after an lldpad restart', target: '< 10 s', run: benchReassociate },
+  { name: 'associate', what: 'end-to-end associate (API → lldpad → bridge → stored)', target: '≤ 1.5× vdptool per NIC; own cost ≤ 1 ms; batch ≥ 5× faster, also with a CPU hog; 2 uplinks ≥ 1.8×', run: benchAssociate },
+  { name: 'reassociate', what: 're-association of 500 NICs after an lldpad restart', target: '≤ 1.2× the batch time', run: benchReassociate },
   { name: 'fleet', what: 'fleet: 200 agents × 500 NICs on one PostgreSQL', target: 'fleet-view p99 < 50 ms', run: benchFleet },
 ];
 
