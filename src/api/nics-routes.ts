@@ -262,13 +262,12 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
         tags,
         summary: "A libvirt-owned NIC: record what lldpad holds for it after libvirt's own netlink request (qbg sends nothing)",
         description:
-          "For hosts with ownership: libvirt (docs/ownership.md). lldpad is queried by instance UUID: held → associated / pre-associated; nothing held → disassociated (expect gone) or failed with why (expect held); a VSI lldpad lists ungranted (libvirt's request timed out) → failed, and qbg de-associates it over the client socket (cleared says whether that worked). 409 QBG_ERR_NIC_OWNER: the NIC is qbg's own.",
+          "For hosts with ownership: libvirt (docs/ownership.md). lldpad is queried by instance UUID: held → associated / pre-associated; nothing held → disassociated (expect gone) or failed with why (expect held); a VSI lldpad lists ungranted (libvirt's request timed out) → failed with why. qbg sends lldpad nothing for these NICs. 409 QBG_ERR_NIC_OWNER: the NIC is qbg's own.",
         body: ObserveBody,
         response: {
           200: Type.Object({
             nic: Type.Optional(NicSchema),
             held: Type.Optional(Type.Object({ mode: Type.String() }, { additionalProperties: true })),
-            cleared: Type.Optional(Type.Boolean()),
             changed: Type.Boolean(),
           }),
         },

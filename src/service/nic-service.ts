@@ -75,14 +75,16 @@ interface Running {
   promise: Promise<NicAnswer>;
 }
 
+/** What lldpad does with a VSI whose libvirt request timed out (measured on libvirt 9.0 + lldpad 1.1, docs/ownership.md). */
+const HIDDEN_VSI =
+  'lldpad hides it after its own ack timer (~16 s) and refuses every later request for this instance id (a start fails at once) until the station\'s lldpad restarts; de-associates over the client socket or netlink do not clear it';
+
 /** What an observation of a libvirt-owned NIC found (NicService.observe). */
 export interface NicObservation {
   /** The NIC as recorded after it (undefined: nothing to record, e.g. an unknown NIC lldpad holds nothing for). */
   nic?: Nic;
   /** What lldpad holds for the instance UUID, granted by the bridge. */
   held?: VsiStatus;
-  /** A VSI lldpad listed unanswered (libvirt's request timed out) and qbg de-associated: true; could not: false. */
-  cleared?: boolean;
   /** The NIC's state changed. */
   changed: boolean;
 }
@@ -154,9 +156,10 @@ export class NicService {
   /**
    * A libvirt-owned NIC: libvirt announced (or tried to announce) its VSI over netlink; qbg sends nothing and records
    * what lldpad holds for the instance UUID. `expect` is what libvirt's step should have left: 'held' after a start,
-   * 'gone' after a stop. A VSI lldpad still lists unanswered (hints 255: libvirt's request timed out) is recorded
-   * failed and de-associated over the client socket: libvirt sends no de-associate after its own timeout, and lldpad
-   * would refuse every later start with that UUID (docs/ownership.md has what this can and cannot clear).
+   * 'gone' after a stop. A failed attempt is recorded with what can be known: lldpad lists a timed-out VSI ungranted
+   * (hints 255) for ~16 s, then hides it and refuses every later request for that instance UUID until the station's
+   * lldpad restarts — measured: neither a de-associate over the client socket nor one over netlink clears it
+   * (docs/ownership.md), so qbg does not try.
    */
   async observe(input: unknown, opts: { expect: 'held' | 'gone'; cause?: string }): Promise<NicObservation> {
     const req = parseNicAssociation(input);
@@ -172,10 +175,10 @@ export class NicService {
       if (nic && nic.owner !== 'libvirt') {
         throw qbgError('QBG_ERR_NIC_OWNER', id, nic.owner, 'libvirt', 'qbg associates it over lldpad\'s client socket; forget it before libvirt announces it');
       }
+      const where = `VSI ${params.instanceUuid} on ${params.uplink}`;
       const held = await this.associator.query(params.uplink, params.instanceUuid);
-      let event: NicEvent | undefined;
+      let event: NicEvent;
       let reason: string | undefined;
-      let cleared: boolean | undefined;
       let desiredMode: VdpRequestMode = opts.expect === 'held' ? 'assoc' : 'deassoc';
       if (held) {
         event = held.mode === 'assoc' ? 'observed-associated' : 'observed-pre-associated';
@@ -184,38 +187,20 @@ export class NicService {
         const pending = await this.associator.unanswered?.(params.uplink, params.instanceUuid);
         if (pending) {
           event = 'observed-failed';
-          cleared = await this.clearUnanswered(params);
-          reason =
-            `libvirt's ${pending.mode} got no answer from the bridge: lldpad listed VSI ${params.instanceUuid} on ${params.uplink} ungranted (hints ${pending.hints}); ` +
-            (cleared ? "qbg de-associated it over lldpad's client socket" : 'qbg could not de-associate it: only a restart of lldpad clears it (docs/ownership.md)');
+          reason = `libvirt's ${pending.mode} got no answer from the bridge: lldpad lists ${where} ungranted (hints ${pending.hints}); ${HIDDEN_VSI}`;
         } else if (opts.expect === 'held') {
           event = 'observed-failed';
-          reason = `libvirt started the VM, but lldpad holds no VSI ${params.instanceUuid} on ${params.uplink}`;
+          reason = `libvirt started the VM, but lldpad holds no ${where}`;
         } else if (!nic) {
           event = 'observed-failed';
-          reason = `lldpad holds no VSI ${params.instanceUuid} on ${params.uplink} and qbg never saw it held: libvirt's association failed (libvirtd's log names why) or predates qbg`;
+          reason = `lldpad holds no ${where} and qbg never saw it held: libvirt's association failed (libvirtd's log names why: with libvirt 9.0 often "sending of PortProfileRequest failed.", a request never sent or refused at once; "port-profile setlink timed out": no bridge answer, and then ${HIDDEN_VSI})`;
         } else event = 'observed-gone';
       }
-      if (nic && nextState(nic.state, event) === undefined) return { nic, ...(held ? { held } : {}), ...(cleared !== undefined ? { cleared } : {}), changed: false };
+      if (nic && nextState(nic.state, event) === undefined) return { nic, ...(held ? { held } : {}), changed: false };
       const bridgeVlan = params.vlan === 0 ? assignedVlan(held?.filters) : undefined;
       const after = this.apply(id, { event, cause, params, owner: 'libvirt', desiredMode, ...(reason ? { reason } : {}), bridgeVlan }).nic;
-      return { nic: after, ...(held ? { held } : {}), ...(cleared !== undefined ? { cleared } : {}), changed: true };
+      return { nic: after, ...(held ? { held } : {}), changed: true };
     });
-  }
-
-  /** De-associate over the client socket what libvirt's timed-out request left in lldpad; true when it is gone. */
-  private async clearUnanswered(p: NicParams): Promise<boolean> {
-    this.requestsSent++;
-    try {
-      await this.associator.request(vsiRequestFor(p, 'deassoc'), this.requestTimeoutMs ? { timeoutMs: this.requestTimeoutMs } : undefined);
-    } catch (e) {
-      this.log?.warn({ err: e, instanceUuid: p.instanceUuid }, 'clearing an unanswered VSI failed');
-    }
-    try {
-      return (await this.associator.unanswered?.(p.uplink, p.instanceUuid)) === undefined && (await this.associator.query(p.uplink, p.instanceUuid)) === undefined;
-    } catch {
-      return false;
-    }
   }
 
   /** qbg sends no request for a NIC libvirt announces: the two would answer each other's VSI (docs/ownership.md). */

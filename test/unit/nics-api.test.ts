@@ -185,7 +185,9 @@ t.test('qbg nic CLI over HTTP', async (t) => {
   t.match(p2.out, /52:54:00:12:34:58/);
   t.notMatch(p2.out, /more:/, 'the last page has no cursor');
   t.match((await run(['list'])).out, /associated/);
-  t.match((await run(['show', nic.id])).out, /associated on eth0/);
+  t.match((await run(['list'])).out, /^ID +OWNER +STATE/m, 'the table has an owner column');
+  t.match((await run(['list'])).out, new RegExp(`${nic.id} +qbg +associated`));
+  t.match((await run(['show', nic.id])).out, /associated on eth0, owner qbg/);
   const h = await run(['history', nic.id, '--json']);
   t.same(JSON.parse(h.out).items.map((e: { to: string }) => e.to), ['associating', 'associated']);
   const d = await run(['disassociate', nic.id, '--json']);
@@ -387,12 +389,12 @@ t.test('a libvirt-owned NIC is observed, never asked for; owner is shown and nev
     ['observed-associated→associated:libvirt-started', 'check-missing→lost:admin-reconcile', 'observed-associated→associated:libvirt-started', 'observed-gone→disassociated:libvirt-stopped'],
   );
 
-  // libvirt's request timed out: lldpad lists the VSI ungranted; qbg records why and clears it with one de-associate
+  // libvirt's request timed out: lldpad lists the VSI ungranted; qbg records why and sends nothing (nothing clears it)
   lldpad.ungranted.set(INSTANCE, { mode: 'assoc', hints: 255 });
   r = await observe('gone');
-  t.match(r.json(), { nic: { state: 'failed', reason: /libvirt's assoc got no answer.*hints 255.*de-associated it/ }, cleared: true });
-  t.same(lldpad.requests.map((q) => `${q.mode} ${q.instanceUuid}`), [`deassoc ${INSTANCE}`], 'the only request: clearing what libvirt left');
-  t.equal(lldpad.ungranted.size, 0);
+  t.match(r.json(), { nic: { state: 'failed', reason: /libvirt's assoc got no answer from the bridge: lldpad lists VSI .* ungranted \(hints 255\); lldpad hides it .* until the station's lldpad restarts/ } });
+  t.equal(lldpad.requests.length, 0, 'not even a de-associate: lldpad would refuse it (docs/ownership.md)');
+  lldpad.ungranted.clear();
 
   // started, but nothing held: failed with why
   t.match((await observe('held', { mac: '52:54:00:12:34:58', instanceUuid: undefined })).json(), {
@@ -403,7 +405,7 @@ t.test('a libvirt-owned NIC is observed, never asked for; owner is shown and nev
   lldpad.held.set(INSTANCE, vsi);
   await observe('held');
   t.equal((await app.inject({ method: 'DELETE', url: `/nics/${id}` })).statusCode, 204);
-  t.equal(lldpad.requests.length, 1);
+  t.equal(lldpad.requests.length, 0);
 
   // a NIC qbg owns is not observed as libvirt's
   lldpad.held.clear();
