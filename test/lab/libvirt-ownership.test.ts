@@ -13,6 +13,9 @@ import { until } from '../helpers/until.js';
 
 const TYPE = { name: 'web', managerId: 11, typeId: 1193047, typeIdVersion: 2 };
 
+// 9 real guest starts, one 10 s libvirt timeout and an lldpad restart: 261 s here at load ~10 (tap's default is 300 s)
+t.setTimeout(900_000);
+
 /** libvirt's own port profile requests for a MAC (libvirtd logs each at debug level: util.netdevvportprofile). */
 const netlinkRequests = (log: string, op: 'ASSOCIATE' | 'DISASSOCIATE', mac: string): number =>
   [...log.matchAll(new RegExp(`virNetDevVPortProfileOpSetLink:\\d+ : ${op}: ifname: s0 [^\\n]*mac: ${mac}`, 'g'))].length;
