@@ -28,6 +28,9 @@ export interface Vdp22ClientOptions extends ClifSocketOptions {
    * likely (docs/ecp.md). Default 1 (no growth).
    */
   maxInFlight?: number;
+  /** Where each uplink's window starts (default 1, at most maxInFlight): a test that wants every request inside
+   *  lldpad at once sets it to maxInFlight. */
+  initialInFlight?: number;
   /**
    * Requests sent later on the same uplink that must have been answered before an unanswered earlier one is asked
    * about at once (instead of at outcomeGraceMs) — ECP delivers in order, so being overtaken is the first sign of a
@@ -99,12 +102,14 @@ export class Vdp22Client implements VsiAssociator {
   private readonly listeners = new Set<(e: VsiEvent) => void>();
   private readonly maxInFlight: number;
   private readonly overtakenAfter: number;
+  private readonly initialInFlight: number;
   private readonly lanes = new Map<string, Lane>();
 
   constructor(opts: Vdp22ClientOptions = {}) {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
     this.maxInFlight = Math.max(1, opts.maxInFlight ?? 1);
     this.overtakenAfter = Math.max(0, opts.overtakenAfter ?? 3);
+    this.initialInFlight = Math.min(this.maxInFlight, Math.max(1, opts.initialInFlight ?? 1));
     this.outcomeGraceMs = Math.max(0, opts.outcomeGraceMs ?? 1500);
     this.testDropEvent = opts.testDropEvent;
     this.socket = new ClifSocket({ ...opts, attach: [VDP22_MODULE_ID] });
@@ -155,7 +160,7 @@ export class Vdp22Client implements VsiAssociator {
   private lane(uplink: string): Lane {
     let lane = this.lanes.get(uplink);
     if (!lane) {
-      const window = new RequestWindow({ max: this.maxInFlight, inTimeMs: this.outcomeGraceMs || 1500 });
+      const window = new RequestWindow({ max: this.maxInFlight, initial: this.initialInFlight, inTimeMs: this.outcomeGraceMs || 1500 });
       this.lanes.set(uplink, (lane = { window, inFlight: 0, queue: [], sent: 0, outstanding: new Set() }));
     }
     return lane;

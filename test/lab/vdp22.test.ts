@@ -98,7 +98,7 @@ t.test('VDP22 over the client socket', async (t) => {
 
   // Matching by UUID, with all 100 requests inside lldpad at once (maxInFlight 100): events interleave freely.
   await t.test('100 VSIs at once in lldpad, every outcome matched to its own request by UUID', async (t) => {
-    const wide = new Vdp22Client({ netns: st.netns, requestTimeoutMs: 25_000, maxInFlight: 100 });
+    const wide = new Vdp22Client({ netns: st.netns, requestTimeoutMs: 25_000, maxInFlight: 100, initialInFlight: 100 });
     t.teardown(() => wide.close());
     const lost = new Set<string>();
     wide.onEvent((e) => e.kind === 'lost' && lost.add(e.instanceUuid));
