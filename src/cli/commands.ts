@@ -118,13 +118,14 @@ qbg lab down --id ID | --all`,
     summary: 'what qbg would do for each NIC of a domain, and what would make its start fail, before it is tried',
     help: `qbg explain DOMAIN.xml|- [--default-uplink DEV] [--json]
 
-Asks the running qbg (POST /explain). For each NIC: who announces its VSI (owner qbg: the hook associates it
-through lldpad; owner libvirt: libvirt itself over netlink, from the interface's 802.1Qbg virtualport; the host's
-ownership from qbg's config), its VSI
-type and version, VLAN and uplink. Then every finding that would make the start fail, each with a stable code, the
-field and what to do: libvirt-refuses, type-unknown, type-version-unknown, vlan-not-allowed, uplink-unreadable,
-uplink-evb-not-negotiated, bridge-no-reflective-relay, lldpad-down, libvirt-netlink-lost (libvirt 9.0 without the
-netlink port shim), owner-conflict / virtualport-missing (the host's ownership), and warnings (uplink-unknown, libvirtd-unknown, a libvirt-owned NIC of a type qbg does not know).
+Asks the running qbg (POST /explain). For each NIC: who announces its VSI (the host's ownership in qbg's config:
+qbg — the hook associates it through lldpad; libvirt — libvirt itself over netlink, from the interface's 802.1Qbg
+virtualport), its VSI type and version, VLAN and uplink. Then every finding that would make the start fail, each
+with a stable code, the field and what to do: libvirt-refuses, type-unknown, type-version-unknown,
+vlan-not-allowed, uplink-unreadable, uplink-evb-not-negotiated, bridge-no-reflective-relay, lldpad-down,
+libvirt-netlink-lost (libvirt 9.0 without the netlink port shim), owner-conflict and virtualport-missing (a NIC
+that does not fit the host's ownership); and warnings (uplink-unknown, libvirtd-unknown, a libvirt-owned NIC of a
+type or VLAN qbg's type database does not know).
 --default-uplink: the hook's defaultUplink, for NICs without <source dev>.
 Exit 0 when nothing would fail (warnings allowed), 1 when something would, 2 for usage.`,
     load: async () => (await import('./explain.js')).explainCommand,

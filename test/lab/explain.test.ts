@@ -43,12 +43,17 @@ t.test('uplink without EVB: explain says so and a real associate fails; with EVB
   const dir = mkdtempSync(join(tmpdir(), 'qbg-explain-lab-'));
   const file = join(dir, 'web1.xml');
   writeFileSync(file, qbgDomain);
-  const cli = async () => {
+  const cli = async (json = true) => {
     const out: string[] = [];
-    const code = await main(['--url', qbg.url, 'explain', file, '--json'], { out: (s) => out.push(s), err: () => {}, fetch: globalThis.fetch, readStdin: async () => '' });
-    return { code, result: JSON.parse(out.join('')) };
+    const code = await main(['--url', qbg.url, 'explain', file, ...(json ? ['--json'] : [])], { out: (s) => out.push(s), err: () => {}, fetch: globalThis.fetch, readStdin: async () => '' });
+    return { code, result: json ? JSON.parse(out.join('')) : undefined, text: out.join('\n') };
   };
 
+  // what an admin reads (the README shows this output)
+  const human = await cli(false);
+  t.equal(human.code, 1);
+  t.match(human.text, /^error uplink-evb-not-negotiated NIC 52:54:00:12:34:56 \(uplink s0\): no EVB exchange with the bridge on s0/m);
+  t.comment(`qbg explain web1.xml:\n${human.text}`);
   let r = await cli();
   t.equal(r.code, 1, 'exit 1: the start would fail');
   t.match(r.result, {
