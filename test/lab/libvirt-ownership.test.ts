@@ -130,8 +130,35 @@ t.test('one owner per VSI, both modes, on a real libvirtd', async (t) => {
     t.equal(sent, starts, `libvirt's netlink request reached lldpad on ${sent} of ${starts} starts (shim in place)`);
     t.comment(`libvirt-owned: ${sent}/${starts} starts sent their netlink request`);
     const history = (await qbg.api('GET', `/nics/${id}/history`)).body.items;
-    t.same(history.map((h: { event: string }) => h.event), Array.from({ length: starts }, () => ['observed-associated', 'observed-gone']).flat(), 'history: what qbg observed, nothing it did');
+    const events: string[] = history.map((h: { event: string }) => h.event);
+    // the reconciler's sweep may also look between libvirt's de-associate and the hook's (check-missing): a look too
+    t.same(events.filter((e) => !e.startsWith('observed-') && !e.startsWith('check-')), [], 'history: only what qbg observed or checked, no request or answer');
+    t.same(events.filter((e) => e.startsWith('observed-')), Array.from({ length: starts }, () => ['observed-associated', 'observed-gone']).flat(), 'each start and stop observed');
     t.equal(await socketRequests(qbg), 0, 'qbg sent lldpad no request at all');
+  });
+
+  await t.test('why one owner: a second requester of the VSI libvirt made gets no answer, and its de-associate removes it under the running VM', async (t) => {
+    const [name, uuid, mac] = ['qbg-lv3', '6d1a4b5c-3333-4222-8333-944455550031', '52:54:00:79:00:31'];
+    const doc = await rewritten(qbg, name, uuid, mac);
+    const instance = doc.changes[0]!.virtualport.instanceId;
+    t.equal((await lv.defineXml('define', doc.xml)).code, 0);
+    t.equal((await lv.virsh(['start', name])).code, 0);
+    t.match(await vsiOn(lab, 'st1', instance), { mode: 'assoc', hints: '0' }, "libvirt's VSI");
+    // vdptool stands in for any client of lldpad's socket (qbg's hook without ownership modes). It reads mgrid2 as
+    // hex: libvirt's managerid 11 is 0b; another encoding would make a second VSI under the same UUID.
+    const st = lab.station('st1');
+    const vsiArgs = (mode: string) => ['-i', st.uplink, '-T', '-W', '-V', mode, '-c', `mode=${mode}`, '-c', 'mgrid2=0b', '-c', `typeid=${TYPE.typeId}`, '-c', `typeidver=${TYPE.typeIdVersion}`, '-c', `uuid=${instance}`, '-c', 'hints=none', '-c', `filter=0-${mac}`];
+    const second = await lab.vdptool(st.netns, vsiArgs('assoc'));
+    t.comment(`the same associate over the socket: exit ${second.code}, stdout ${JSON.stringify(second.stdout.trim())}, stderr ${JSON.stringify(second.stderr.trim())}`);
+    t.notMatch(second.stdout, /Response from VDP/, 'the second requester gets no answer: lldpad answers the first one only');
+    t.match(await vsiOn(lab, 'st1', instance), { mode: 'assoc', hints: '0' }, 'still the one VSI');
+    const drop = await lab.vdptool(st.netns, vsiArgs('deassoc'));
+    t.comment(`a de-associate over the socket: exit ${drop.code}, stdout ${JSON.stringify(drop.stdout.trim())}`);
+    t.same(await until('the VSI to go', async () => ((await heldOn(lab, 'st1', instance)).length === 0 ? [] : undefined), 15_000), [], "gone from the station: the socket's de-associate removed libvirt's VSI…");
+    t.equal((await lv.virsh(['domstate', name])).stdout.trim(), 'running', '…while the VM runs, and libvirt was not told');
+    t.equal((await lv.virsh(['destroy', name])).code, 0);
+    await until("libvirt's de-associate at the stop", async () => (netlinkRequests(lv.log(), 'DISASSOCIATE', mac) === 1 ? true : undefined), 30_000);
+    t.equal(await socketRequests(qbg), 0, 'qbg itself sent nothing');
   });
 
   await t.test("ownership libvirt: libvirt's request times out (bridge down); qbg records why and sends nothing; only an lldpad restart frees the instance id", async (t) => {
