@@ -9,6 +9,7 @@ import { benchStatusReads } from './status-reads.js';
 import { benchAssociate } from './associate.js';
 import { benchReassociate } from './reassociate.js';
 import { benchFleet } from './fleet.js';
+import { benchLibvirt } from './libvirt.js';
 import { errorRow, formatTable, machineLine, type BenchRow } from './table.js';
 
 interface Bench {
@@ -25,6 +26,7 @@ const BENCHES: Bench[] = [
   { name: 'status-reads', what: 'status reads, 10,000 NICs tracked', target: '≥ 70% of bare fastify req/s, p99 < 5 ms; 100,000 NICs + sweep p99 < 10 ms', run: benchStatusReads },
   { name: 'associate', what: 'end-to-end associate (API → lldpad → bridge → stored)', target: '≤ 1.5× vdptool per NIC; own cost ≤ 1 ms; batch ≥ 5× faster, also with a CPU hog; 2 uplinks ≥ 1.8×', run: benchAssociate },
   { name: 'reassociate', what: 're-association of 500 NICs after an lldpad restart', target: '≤ 1.2× the batch time', run: benchReassociate },
+  { name: 'libvirt', what: 'virsh start/destroy with qbg vs libvirt alone (real libvirtd, TCG guest)', target: 'measured', run: benchLibvirt },
   { name: 'fleet', what: 'fleet: 200 agents × 500 NICs on one PostgreSQL', target: 'fleet-view p99 < 50 ms', run: benchFleet },
 ];
 
