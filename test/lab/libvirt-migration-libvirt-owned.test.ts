@@ -12,6 +12,9 @@ import { guestXml, startLibvirtLab } from './libvirt-harness.js';
 import { netlinkRequests, startStationQbg, SCENARIO_TYPE } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
+// ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
+t.setTimeout(900_000);
+
 const TYPE = SCENARIO_TYPE;
 const VM = { name: 'qbg-migl1', uuid: '6d1a4b5c-9999-4222-8333-944455556601', mac: '52:54:00:7a:01:01' };
 const INSTANCE = '09b11c53-8b5c-4eeb-8f00-d84eaa0a9901';

@@ -10,6 +10,9 @@ import { guestXml, startLibvirtLab } from './libvirt-harness.js';
 import { startStationQbg } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
+// ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
+t.setTimeout(900_000);
+
 const TYPE = { name: 'web', managerId: 11, typeId: 1193047, typeIdVersion: 2 };
 const VM = { name: 'qbg-mig1', uuid: '6d1a4b5c-4444-4222-8333-944455556601', mac: '52:54:00:7a:00:01' };
 const NIC = `${VM.uuid}_${VM.mac}`;

@@ -9,6 +9,9 @@ import { guestXml, startLibvirtLab, vsiOn } from './libvirt-harness.js';
 import { hookCalls, netlinkRequests, nicXml, startStationQbg, vdpRequests, SCENARIO_TYPE as TYPE } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
+// ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
+t.setTimeout(900_000);
+
 let n = 0;
 function guest() {
   n++;

@@ -8,6 +8,9 @@ import { netlinkRequests, startStationQbg } from './libvirt-qbg.js';
 import { startSim } from './simbridge-process.js';
 import { until } from '../helpers/until.js';
 
+// ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
+t.setTimeout(900_000);
+
 // RKA/RWD exponent 17 on both sides (≈ 1.3 s instead of ≈ 10.5 s): lldpad gives up on a silent bridge after ≈ 2 s,
 // well inside qbg's own 10 s and the hook's 20 s.
 const EXP = '17';

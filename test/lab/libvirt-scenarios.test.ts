@@ -9,6 +9,9 @@ import { guestXml, startLibvirtLab, vsiOn } from './libvirt-harness.js';
 import { hookAssociates, hookCalls, nicXml, startStationQbg, vdpRequests, SCENARIO_TYPE as TYPE } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
+// ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
+t.setTimeout(900_000);
+
 let n = 0;
 /** A guest with one NIC named in qbg's metadata; `alsoNamed`: MACs named there too, for NICs hot-plugged later. */
 function guest(alsoNamed: string[] = []) {
