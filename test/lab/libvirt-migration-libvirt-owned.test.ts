@@ -9,7 +9,7 @@
 import t from 'tap';
 import { heldOn } from './harness.js';
 import { guestXml, startLibvirtLab } from './libvirt-harness.js';
-import { netlinkRequests, startStationQbg, SCENARIO_TYPE } from './libvirt-qbg.js';
+import { hookCalls, migrateLive, netlinkRequests, settles as settlesTo, startStationQbg, statesOf, SCENARIO_TYPE, type StationQbg } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
 // ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
@@ -20,9 +20,6 @@ const VM = { name: 'qbg-migl1', uuid: '6d1a4b5c-9999-4222-8333-944455556601', ma
 const INSTANCE = '09b11c53-8b5c-4eeb-8f00-d84eaa0a9901';
 const NIC = `${VM.uuid}_${VM.mac}`;
 
-const hookCalls = (log: string, vm: string): string[] =>
-  [...log.matchAll(new RegExp(`Calling hook /etc/libvirt/hooks/qemu id=${vm} op=(\\w+) subop=(\\w+)`, 'g'))].map((m) => `${m[1]} ${m[2]}`);
-
 t.test('virsh migrate --live, libvirt owns the VSIs: libvirt pre-associates and associates, qbg records each step', async (t) => {
   const lv = await startLibvirtLab(t, { stations: 2, hook: { onQbgDown: 'fail' } });
   const { lab } = lv;
@@ -32,10 +29,7 @@ t.test('virsh migrate --live, libvirt owns the VSIs: libvirt pre-associates and 
     if (!t.passing()) for (const [n, q] of [['st1', src], ['st2', dst]] as const) t.comment(`--- ${n} qbg log (tail) ---\n${q.log().slice(-3000)}`);
   });
   for (const q of [src, dst]) t.equal((await q.api('POST', '/types', TYPE)).status, 201, 'VSI type web');
-  const historyTo = async (q: typeof src): Promise<string[]> => {
-    const r = await q.api('GET', `/nics/${NIC}/history`);
-    return r.status === 404 ? [] : r.body.items.map((h: { to: string }) => h.to);
-  };
+  const historyTo = (q: StationQbg): Promise<string[]> => statesOf(q, NIC);
 
   t.equal((await lv.defineXml('define', guestXml({ ...VM, nics: [{ mac: VM.mac, virtualport: { managerid: TYPE.managerId, typeid: TYPE.typeId, typeidversion: TYPE.typeIdVersion, instanceid: INSTANCE } }] }))).code, 0);
   let r = await lv.virsh(['start', VM.name]);
@@ -48,14 +42,8 @@ t.test('virsh migrate --live, libvirt owns the VSIs: libvirt pre-associates and 
   const vsi = nic.instanceUuid as string;
   t.same(await heldOn(lab, 'st1', vsi), ['assoc']);
 
-  const migrate = async (from: string, to: string, extra: string[] = []) => {
-    const started = Date.now();
-    const m = await lv.virsh(['migrate', '--live', ...extra, VM.name, lv.libvirt(to).uri, '--migrateuri', `unix://${lab.stateDir}/migrate-${VM.name}-${to}.sock`], { station: from, timeoutMs: 120_000 });
-    t.comment(`virsh migrate --live ${extra.join(' ')} ${from} → ${to} took ${Date.now() - started} ms`);
-    t.equal(m.code, 0, `virsh migrate: ${m.stdout}${m.stderr}`);
-  };
-  const stateOn = async (q: typeof src) => (await q.api('GET', `/nics/${NIC}`)).body.state as string;
-  const settles = (q: typeof src, state: string, what: string) => until(what, async () => ((await stateOn(q)) === state ? state : undefined), 30_000);
+  const migrate = (from: string, to: string, extra: string[] = []): Promise<void> => migrateLive(t, lv, VM.name, from, to, extra);
+  const settles = (q: StationQbg, state: string, what: string): Promise<string> => settlesTo(q, NIC, state, what);
 
   // 1. Station 1 → 2, the guest left paused on arrival (--suspend): libvirt keeps its macvtap down, qbg keeps the
   //    pre-association; `virsh resume` brings the macvtap up and qbg associates

@@ -3,13 +3,16 @@
 // port space, so the default port never collides with another lab). The test itself lives in the root namespace
 // and speaks to the same qbg over its unix socket (a file: reachable from every network namespace).
 // The hook config is rewritten here to name this qbg; the hook reads it at each call, so no libvirtd restart.
+import type { Test } from 'tap';
 import { request } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startQbg, type QbgProcess } from '../helpers/qbg-process.js';
 import type { TeardownHost } from './harness.js';
-import type { LibvirtLab } from './libvirt-harness.js';
+import { startLibvirtLab, type LibvirtLab } from './libvirt-harness.js';
+import { startSim, type Sim } from './simbridge-process.js';
+import { until } from '../helpers/until.js';
 
 export const STATION_QBG_URL = 'http://127.0.0.1:8021';
 
@@ -136,4 +139,55 @@ export function vdpRequests(metrics: string, mode: string): number {
 export function hookAssociates(metrics: string, route = '/nics/associate'): number {
   const line = metrics.split('\n').find((l) => l.startsWith(`qbg_http_request_duration_seconds_count{method="POST",route="${route}",status_code="200"}`));
   return Number(line?.split(' ').pop() ?? 0);
+}
+
+/** The states one NIC went to, oldest first, from qbg's history (empty while qbg does not know the NIC). */
+export async function statesOf(q: StationQbg, nic: string): Promise<string[]> {
+  const r = await q.api('GET', `/nics/${nic}/history`);
+  return r.status === 404 ? [] : r.body.items.map((h: { to: string }) => h.to);
+}
+
+/** Wait (bounded) until qbg records the NIC in `state`. */
+export function settles(q: StationQbg, nic: string, state: string, what: string): Promise<string> {
+  return until(what, async () => ((await q.api('GET', `/nics/${nic}`)).body.state === state ? state : undefined), 30_000);
+}
+
+/** `virsh migrate --live` of one domain between two stations' libvirtds, the client driving both over their unix
+ *  sockets and qemu's migration stream over a unix socket in the lab's state dir (the one path both private mount
+ *  namespaces share). Asserts that virsh succeeded and logs how long it took. */
+export async function migrateLive(t: Test, lv: LibvirtLab, vm: string, from: string, to: string, extra: string[] = []): Promise<void> {
+  const started = Date.now();
+  const sock = `unix://${lv.lab.stateDir}/migrate-${vm}-${to}.sock`;
+  const m = await lv.virsh(['migrate', '--live', ...extra, vm, lv.libvirt(to).uri, '--migrateuri', sock], { station: from, timeoutMs: 120_000 });
+  t.comment(`virsh migrate --live ${extra.join(' ')} ${from} → ${to} took ${Date.now() - started} ms`);
+  t.equal(m.code, 0, `virsh migrate: ${m.stdout}${m.stderr}`);
+}
+
+/** RKA/RWD exponent 17 on both sides of the simulated-bridge scenarios (≈ 1.3 s instead of ≈ 10.5 s): lldpad gives up
+ *  on a silent bridge after ≈ 2 s, well inside qbg's own 10 s and the hook's 20 s. */
+export const SIM_EXP = '17';
+/** The VSI types of the simulated-bridge scenarios: the bridge refuses `refused` (reason 2) and ignores `silent`. */
+export const SIM_TYPES = {
+  web: SCENARIO_TYPE,
+  refused: { name: 'refused', managerId: 11, typeId: 4242, typeIdVersion: 1 },
+  silent: { name: 'silent', managerId: 11, typeId: 4343, typeIdVersion: 1 },
+};
+
+/** A libvirt lab whose station faces the simulated bridge (no bridge lldpad), with VDP timers SIM_EXP on both sides
+ *  and the bridge scripted by SIM_TYPES, EVB and VDP22 up on the station. */
+export async function startSimBridgeLibvirtLab(t: Test): Promise<{ lv: LibvirtLab; sim: Sim }> {
+  const lv = await startLibvirtLab(t, { bridge: 'none', waitForEvb: false, hook: { onQbgDown: 'fail' } });
+  const { lab } = lv;
+  const st = lab.station('st1');
+  for (const key of ['vdprka', 'vdprwd']) {
+    const r = await lab.lldptool(st.netns, ['-T', '-i', st.uplink, '-g', 'ncb', '-V', 'evb', '-c', `${key}=${SIM_EXP}`]);
+    t.equal(r.code, 0, `station ${key}=${SIM_EXP}: ${r.stdout}${r.stderr}`);
+  }
+  const sim = await startSim(lab, st.bridgePort, ['--rka', SIM_EXP, '--rwd', SIM_EXP]);
+  t.teardown(() => sim.stop());
+  await lab.waitForEvb('st1');
+  await lab.waitForVdp22('st1');
+  await sim.send({ cmd: 'rule', typeId: SIM_TYPES.refused.typeId, rule: { action: 'reject', reason: 2 } });
+  await sim.send({ cmd: 'rule', typeId: SIM_TYPES.silent.typeId, rule: { action: 'silent' } });
+  return { lv, sim };
 }

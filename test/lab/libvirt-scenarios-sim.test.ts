@@ -4,37 +4,18 @@
 // NICs are named in qbg's domain metadata (no interface-level virtualport): qbg's hook associates them.
 import t from 'tap';
 import { heldOn } from './harness.js';
-import { guestXml, startLibvirtLab } from './libvirt-harness.js';
-import { startStationQbg } from './libvirt-qbg.js';
-import { startSim } from './simbridge-process.js';
+import { guestXml } from './libvirt-harness.js';
+import { SIM_TYPES, startSimBridgeLibvirtLab, startStationQbg } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
 // ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
 t.setTimeout(900_000);
 
-// RKA/RWD exponent 17 on both sides (≈ 1.3 s instead of ≈ 10.5 s): lldpad gives up on a silent bridge after ≈ 2 s,
-// well inside qbg's own 10 s and the hook's 20 s.
-const EXP = '17';
-const TYPES = {
-  web: { name: 'web', managerId: 11, typeId: 1193047, typeIdVersion: 2 },
-  refused: { name: 'refused', managerId: 11, typeId: 4242, typeIdVersion: 1 },
-  silent: { name: 'silent', managerId: 11, typeId: 4343, typeIdVersion: 1 },
-};
+const TYPES = SIM_TYPES;
 
 t.test('libvirt + simulated bridge: refusals reach virsh, nothing stays held', async (t) => {
-  const lv = await startLibvirtLab(t, { bridge: 'none', waitForEvb: false, hook: { onQbgDown: 'fail' } });
+  const { lv, sim } = await startSimBridgeLibvirtLab(t); // the bridge refuses TYPES.refused, ignores TYPES.silent
   const { lab } = lv;
-  const st = lab.station('st1');
-  for (const key of ['vdprka', 'vdprwd']) {
-    const r = await lab.lldptool(st.netns, ['-T', '-i', st.uplink, '-g', 'ncb', '-V', 'evb', '-c', `${key}=${EXP}`]);
-    t.equal(r.code, 0, `station ${key}=${EXP}: ${r.stdout}${r.stderr}`);
-  }
-  const sim = await startSim(lab, st.bridgePort, ['--rka', EXP, '--rwd', EXP]);
-  t.teardown(() => sim.stop());
-  await lab.waitForEvb('st1');
-  await lab.waitForVdp22('st1');
-  await sim.send({ cmd: 'rule', typeId: TYPES.refused.typeId, rule: { action: 'reject', reason: 2 } });
-  await sim.send({ cmd: 'rule', typeId: TYPES.silent.typeId, rule: { action: 'silent' } });
 
   const qbg = await startStationQbg(t, lv);
   t.teardown(() => {
