@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import { Vdp22Client } from '../../src/lldpad/vdp22-client.js';
 import type { VsiEvent, VsiRequest } from '../../src/domain/vsi-request.js';
 import { startSimLab } from './simbridge-process.js';
+import { until } from '../helpers/until.js';
 import { openDatabase } from '../../src/store/db.js';
 import { NicRepo } from '../../src/store/nic-repo.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
@@ -34,8 +35,8 @@ t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
   });
   const nextMac = (): string => `52:54:00:00:01:${(macN++).toString(16).padStart(2, '0')}`;
   const waitEvent = async (uuid: string, timeoutMs: number): Promise<VsiEvent | undefined> => {
-    const until = Date.now() + timeoutMs;
-    while (Date.now() < until) {
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline) {
       const e = events.find((x) => x.instanceUuid === uuid);
       if (e) return e;
       await new Promise((r) => setTimeout(r, 50));
@@ -138,7 +139,8 @@ t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
 
     const g = await svc.associate({ vmUuid: vm, mac: nextMac(), uplink: st.uplink, type: 'grouped', vlan: 120 });
     t.equal(g.nic.state, 'associated', g.nic.reason ?? '');
-    t.match(sim.events.find((e) => e.event === 'vdp-request' && e.instanceUuid === g.nic.instanceUuid), {
+    // the simulator reports on its own channel, which can deliver after lldpad's answer reached qbg: wait for it
+    t.match(await sim.waitFor((e) => e.event === 'vdp-request' && e.instanceUuid === g.nic.instanceUuid, 5000, 'the simulator\'s report of the request'), {
       filterFormat: 3,
       filters: [{ vid: 120, groupId: 77 }],
     });
@@ -179,7 +181,8 @@ t.test('simulated bridge scenarios through Vdp22Client', async (t) => {
     const before = client.retriedAtOnce;
     t.match(await client.request(req('assoc', uuid, 209, mac)), { kind: 'accepted', mode: 'assoc' });
     t.equal(client.retriedAtOnce, before + 1, 'one request asked again');
-    const asked = sim.events.filter((e) => e.event === 'vdp-request' && e.instanceUuid === uuid && e.mode === 'assoc');
+    const askedOf = () => sim.events.filter((e) => e.event === 'vdp-request' && e.instanceUuid === uuid && e.mode === 'assoc');
+    const asked = await until('the simulator\'s reports of both requests', async () => (askedOf().length >= 2 ? askedOf() : undefined), 5000);
     t.equal(asked.length, 2, 'the bridge saw the associate twice: the ended one and the new one');
     t.match(await client.query(st.uplink, uuid), { instanceUuid: uuid, mode: 'assoc', typeId: 209 });
     t.match(await client.request(req('deassoc', uuid, 209, mac)), { kind: 'accepted', mode: 'deassoc' });

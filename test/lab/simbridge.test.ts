@@ -4,6 +4,7 @@
 import t from 'tap';
 import { randomUUID } from 'node:crypto';
 import { startSimLab, type SimEvent } from './simbridge-process.js';
+import { until } from '../helpers/until.js';
 
 // Station and simulator both advertise RKA/RWD 17 (10 µs × 2^17 ≈ 1.3 s) instead of 20 (≈ 10.5 s): the station
 // uses the larger of both, and its response wait ((1 + 2·retries)·2^RTE + 2^RWD) × 1.5 ≈ 2 s then stays inside
@@ -96,7 +97,8 @@ t.test('simulated bridge vs station lldpad (vdptool as ground truth)', async (t)
     await sim.send({ cmd: 'rule', uuid, rule: { action: 'no-ack' } });
     const out = await vdp('assoc', uuid, 103, nextMac());
     t.match(out, /Internal Error/, 'vdptool reports a failure');
-    const withheld = sim.events.filter((e) => e.event === 'ecp-ack-withheld' && e.instanceUuid === uuid);
+    const withheldOf = () => sim.events.filter((e) => e.event === 'ecp-ack-withheld' && e.instanceUuid === uuid);
+    const withheld = await until('the simulator\'s reports of two withheld ACKs', async () => (withheldOf().length >= 2 ? withheldOf() : undefined), 5000).catch(() => withheldOf());
     t.ok(withheld.length >= 2, `station retransmitted the unacknowledged ECP frame (${withheld.length} copies seen)`);
     t.equal(await holds(uuid), false);
   });

@@ -171,6 +171,9 @@ t.test('admin page in headless chromium against qbg + lab lldpad', async (t) => 
     const row = admin.locator(`[data-nic="${id}"][data-state="failed"]`);
     await row.waitFor();
     t.match(await row.locator('.reason').textContent(), /INSUFFICIENT_RESOURCES|insufficient resources/i, 'reason on the row');
+    // the reload that follows a new NIC's first event draws every row anew (the owner arrives with it): a button
+    // focused before that is gone when Enter is pressed, so wait for the reload first
+    await admin.locator(`[data-nic="${id}"][data-state="failed"] td.owner`, { hasText: /^qbg$/ }).waitFor();
     // keyboard: focus the row's History button and press Enter
     await row.getByRole('button', { name: /History/ }).focus();
     await admin.keyboard.press('Enter');
