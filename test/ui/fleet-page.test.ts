@@ -73,9 +73,15 @@ t.test('fleet section: hosts, NICs of another host with filter and paging, findi
   await page.getByLabel('Role token').fill(TOKENS.monitor[0]);
   await page.getByLabel('Role token').press('Enter');
   await page.locator('#fleet').waitFor({ state: 'visible' });
-  t.match(await page.locator('#fleet-status').textContent(), /This host is hv-a .*reachable.*all NIC changes published/);
-  t.match(await page.locator('#fleet-hosts tr[data-host="hv-b"]').textContent(), /associated 106/);
-  t.match(await page.locator('#fleet-findings').textContent(), new RegExp(`VSI ${shared} held on hv-a and hv-b`));
+  // the section shows before its parts have loaded (each its own request): wait for each, then read it
+  const shown = async (selector: string, text: RegExp): Promise<string | null> => {
+    await page.locator(selector, { hasText: text }).waitFor({ timeout: 10_000 }).catch(() => undefined);
+    return page.locator(selector).textContent();
+  };
+  t.match(await shown('#fleet-status', /This host is hv-a/), /This host is hv-a .*reachable.*all NIC changes published/);
+  t.match(await shown('#fleet-hosts tr[data-host="hv-b"]', /associated/), /associated 106/);
+  t.match(await shown('#fleet-findings', /held on/), new RegExp(`VSI ${shared} held on hv-a and hv-b`));
+  await until('the first page of fleet NICs', async () => (await page.locator('#fleet-nics tbody tr').count()) > 0, 10_000, 50);
   t.equal(await page.locator('#fleet-nics tbody tr').count(), 100, 'first page of 100');
   await page.getByRole('button', { name: 'More NICs' }).click();
   await until('second page appended', async () => (await page.locator('#fleet-nics tbody tr').count()) === 107, 10_000, 50);
