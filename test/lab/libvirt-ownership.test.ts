@@ -112,9 +112,12 @@ t.test('one owner per VSI, both modes, on a real libvirtd', async (t) => {
     const starts = 5;
     let sent = 0;
     for (let i = 1; i <= starts; i++) {
+      // counted from just before each step: a start the harness had to repeat (qemu's severed macvtap) made its own
+      // ASSOCIATE and DISASSOCIATE
+      const associatesBefore = netlinkRequests(lv.log(), 'ASSOCIATE', mac);
       const r = await lv.virsh(['start', name]);
       t.equal(r.code, 0, `virsh start ${i}: ${r.stderr}`);
-      if (netlinkRequests(lv.log(), 'ASSOCIATE', mac) === i) sent++;
+      if (netlinkRequests(lv.log(), 'ASSOCIATE', mac) > associatesBefore) sent++;
       const nic = await until(`qbg to observe start ${i}`, async () => {
         const b = (await qbg.api('GET', `/nics/${id}`)).body;
         return b.state === 'associated' ? b : undefined;
@@ -122,10 +125,11 @@ t.test('one owner per VSI, both modes, on a real libvirtd', async (t) => {
       t.match(nic, { owner: 'libvirt', state: 'associated', instanceUuid: instance });
       t.match(await vsiOn(lab, 'st1', instance), { mode: 'assoc', hints: '0', filter: `0-${mac}` }, `start ${i}: held by the station, granted by the bridge`);
       if (i === 1) await shutdownIsOnlyARequest(t, lv, name, instance);
+      const deassociatesBefore = netlinkRequests(lv.log(), 'DISASSOCIATE', mac);
       t.equal((await lv.virsh(['destroy', name])).code, 0);
       t.equal(await until(`qbg to observe stop ${i}`, async () => ((await stateOf(qbg, id)) === 'disassociated' ? 'disassociated' : undefined), 30_000), 'disassociated');
       t.same(await heldOn(lab, 'st1', instance), [], `stop ${i}: nothing held`);
-      t.equal(netlinkRequests(lv.log(), 'DISASSOCIATE', mac), i, `stop ${i}: libvirt sent the de-associate`);
+      t.equal(netlinkRequests(lv.log(), 'DISASSOCIATE', mac), deassociatesBefore + 1, `stop ${i}: libvirt sent the de-associate`);
     }
     t.equal(sent, starts, `libvirt's netlink request reached lldpad on ${sent} of ${starts} starts (shim in place)`);
     t.comment(`libvirt-owned: ${sent}/${starts} starts sent their netlink request`);
@@ -133,7 +137,9 @@ t.test('one owner per VSI, both modes, on a real libvirtd', async (t) => {
     const events: string[] = history.map((h: { event: string }) => h.event);
     // the reconciler's sweep may also look between libvirt's de-associate and the hook's (check-missing): a look too
     t.same(events.filter((e) => !e.startsWith('observed-') && !e.startsWith('check-')), [], 'history: only what qbg observed or checked, no request or answer');
-    t.same(events.filter((e) => e.startsWith('observed-')), Array.from({ length: starts }, () => ['observed-associated', 'observed-gone']).flat(), 'each start and stop observed');
+    // each start observed held and each stop gone (a start the harness repeated adds the failed attempt's own look)
+    t.equal(events.filter((e) => e === 'observed-associated').length, starts, 'each start observed held');
+    t.ok(events.filter((e) => e === 'observed-gone').length >= starts, 'each stop observed gone');
     t.equal(await socketRequests(qbg), 0, 'qbg sent lldpad no request at all');
   });
 
