@@ -135,12 +135,8 @@ export class NicService {
     return this.queues.has(id);
   }
 
-  /**
-   * Associate / pre-associate (with or without RR) a NIC as a hook asks: validate, resolve the VSI type (current
-   * version unless pinned), check the VLAN against it, then ask lldpad unless the NIC already is in that state
-   * with the same parameters.
-   */
-  async associate(input: unknown, opts: { cause?: string } = {}): Promise<NicAnswer> {
+  /** Validate a NIC request, resolve its VSI type, and refuse an instance UUID another NIC already uses. */
+  private parseRequest(input: unknown) {
     const req = parseNicAssociation(input);
     const params = this.resolve(req);
     const id = nicId(req.vmUuid, req.mac);
@@ -148,6 +144,16 @@ export class NicService {
     if (other && other.id !== id) {
       throw qbgError('QBG_ERR_BAD_REQUEST', `instanceUuid ${params.instanceUuid} is already used by NIC ${other.id}; each VSI needs its own`);
     }
+    return { req, params, id };
+  }
+
+  /**
+   * Associate / pre-associate (with or without RR) a NIC as a hook asks: validate, resolve the VSI type (current
+   * version unless pinned), check the VLAN against it, then ask lldpad unless the NIC already is in that state
+   * with the same parameters.
+   */
+  async associate(input: unknown, opts: { cause?: string } = {}): Promise<NicAnswer> {
+    const { req, params, id } = this.parseRequest(input);
     this.refuseNotOurs(this.repo.get(id));
     this.refuseTwin(params);
     return this.submit(id, params, req.mode, opts.cause ?? `api-${req.mode}`);
@@ -162,13 +168,7 @@ export class NicService {
    * (docs/ownership.md), so qbg does not try.
    */
   async observe(input: unknown, opts: { expect: 'held' | 'gone'; cause?: string }): Promise<NicObservation> {
-    const req = parseNicAssociation(input);
-    const params = this.resolve(req);
-    const id = nicId(req.vmUuid, req.mac);
-    const other = this.repo.byInstanceUuid(params.instanceUuid);
-    if (other && other.id !== id) {
-      throw qbgError('QBG_ERR_BAD_REQUEST', `instanceUuid ${params.instanceUuid} is already used by NIC ${other.id}; each VSI needs its own`);
-    }
+    const { req, params, id } = this.parseRequest(input);
     const cause = opts.cause ?? `observe-${opts.expect}`;
     return this.enqueue(id, async (): Promise<NicObservation> => {
       const nic = this.repo.get(id);
