@@ -7,7 +7,7 @@
 import t from 'tap';
 import { heldOn } from './harness.js';
 import { guestXml, startLibvirtLab } from './libvirt-harness.js';
-import { hookCalls, migrateLive, settles as settlesTo, startStationQbg, statesOf, type StationQbg } from './libvirt-qbg.js';
+import { migrateLive, migrateSuspended, settles as settlesTo, startStationQbg, statesOf, type StationQbg } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
 // ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
@@ -41,14 +41,7 @@ t.test('virsh migrate --live: the destination pre-associates, associates when th
 
   // 1. Station 1 → 2, the guest left paused on arrival (--suspend): libvirt keeps its macvtap down, qbg keeps the
   //    pre-association; `virsh resume` brings the macvtap up and qbg associates
-  await migrate('st1', 'st2', ['--suspend']);
-  t.equal((await lv.virsh(['domstate', VM.name], { station: 'st2' })).stdout.trim(), 'paused', 'the guest arrived paused on station 2');
-  const dstCalls = hookCalls(lv.log('st2'), VM.name);
-  t.comment(`destination hook calls: ${dstCalls.join(', ')}`);
-  t.same(dstCalls, ['migrate begin', 'prepare begin', 'start begin', 'started begin'], 'the destination: no hook call once the migration finished');
-  t.same(hookCalls(lv.log('st1'), VM.name).slice(-2), ['stopped end', 'release end'], 'the source: stopped and released');
-  t.equal(await settles(src, 'disassociated', 'the source to de-associate'), 'disassociated');
-  t.same(await heldOn(lab, 'st1', vsi), [], "the source's lldpad holds nothing");
+  await migrateSuspended(t, lv, VM.name, src, NIC, vsi);
   const dstNic = (await dst.api('GET', `/nics/${NIC}`)).body;
   t.equal(dstNic.instanceUuid, vsi, 'the destination announces the very same VSI');
   t.same(await historyTo(dst), ['pre-associating', 'pre-associated'], 'destination: pre-associated at migrate begin, left so while the guest is paused');

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startQbg, type QbgProcess } from '../helpers/qbg-process.js';
-import type { TeardownHost } from './harness.js';
+import { heldOn, type TeardownHost } from './harness.js';
 import { startLibvirtLab, type LibvirtLab } from './libvirt-harness.js';
 import { startSim, type Sim } from './simbridge-process.js';
 import { until } from '../helpers/until.js';
@@ -161,6 +161,20 @@ export async function migrateLive(t: Test, lv: LibvirtLab, vm: string, from: str
   const m = await lv.virsh(['migrate', '--live', ...extra, vm, lv.libvirt(to).uri, '--migrateuri', sock], { station: from, timeoutMs: 120_000 });
   t.comment(`virsh migrate --live ${extra.join(' ')} ${from} → ${to} took ${Date.now() - started} ms`);
   t.equal(m.code, 0, `virsh migrate: ${m.stdout}${m.stderr}`);
+}
+
+/** Migrate a running guest from station 1 to 2 leaving it paused there (--suspend), and check what both ownerships
+ *  share at that point: the destination ran its hooks up to `started begin` and no hook once the migration finished,
+ *  the source stopped and released, its qbg records the NIC de-associated and its lldpad holds nothing. */
+export async function migrateSuspended(t: Test, lv: LibvirtLab, vm: string, src: StationQbg, nic: string, vsi: string): Promise<void> {
+  await migrateLive(t, lv, vm, 'st1', 'st2', ['--suspend']);
+  t.equal((await lv.virsh(['domstate', vm], { station: 'st2' })).stdout.trim(), 'paused', 'the guest arrived paused on station 2');
+  const dstCalls = hookCalls(lv.log('st2'), vm);
+  t.comment(`destination hook calls: ${dstCalls.join(', ')}`);
+  t.same(dstCalls, ['migrate begin', 'prepare begin', 'start begin', 'started begin'], 'the destination: no hook call once the migration finished');
+  t.same(hookCalls(lv.log('st1'), vm).slice(-2), ['stopped end', 'release end'], 'the source: stopped and released');
+  t.equal(await settles(src, nic, 'disassociated', 'the source to de-associate'), 'disassociated');
+  t.same(await heldOn(lv.lab, 'st1', vsi), [], "the source's lldpad holds nothing");
 }
 
 /** RKA/RWD exponent 17 on both sides of the simulated-bridge scenarios (≈ 1.3 s instead of ≈ 10.5 s): lldpad gives up
