@@ -147,16 +147,33 @@ t.test('PostgreSQL stopped and restarted: hosts keep working, outboxes drain, vi
 });
 
 t.test('qbg kill -9 in the middle of a drain: the host is reported stale meanwhile; after its restart nothing is lost or doubled', async (t) => {
+  const before = Number((await pgRows("SELECT last_seq FROM fleet_hosts WHERE host = 'hv-c'"))[0].last_seq);
+  // "mid-drain" made certain, not hoped for: on a fast machine all six batches commit before any poll sees the first.
+  // A trigger holds C's second batch (the first statement of its transaction updates C's fleet_hosts row, whose
+  // last_seq is then past the backlog's start) until the test opens a gate, so C is killed with the first batch
+  // committed and five still in its outbox.
+  await pgRows(`CREATE TABLE test_gate (open boolean NOT NULL); INSERT INTO test_gate VALUES (false);
+    CREATE FUNCTION test_hold_second_batch() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      IF NEW.host = 'hv-c' AND OLD.last_seq > ${before} THEN
+        WHILE NOT (SELECT open FROM test_gate) LOOP PERFORM pg_sleep(0.02); END LOOP;
+      END IF;
+      RETURN NEW;
+    END $$;
+    CREATE TRIGGER test_hold_second_batch BEFORE UPDATE ON fleet_hosts FOR EACH ROW EXECUTE FUNCTION test_hold_second_batch();`);
   await cluster.stop();
   try {
     for (let i = 30; i <= 59; i++) await associate(c, i); // 60 outbox rows: 6 batches of 10
   } finally {
     await cluster.start();
   }
-  const before = Number((await pgRows("SELECT last_seq FROM fleet_hosts WHERE host = 'hv-c'"))[0].last_seq);
-  // kill as soon as the first batch of the backlog is committed, while the others still wait
-  await until('a batch committed', async () => Number((await pgRows("SELECT last_seq FROM fleet_hosts WHERE host = 'hv-c'"))[0].last_seq) > before, 30_000, 5);
+  await until('the first batch committed', async () => Number((await pgRows("SELECT last_seq FROM fleet_hosts WHERE host = 'hv-c'"))[0].last_seq) > before, 30_000, 20);
   await c.kill();
+  // the held transaction dies with its client once it may go on; later tests run without the trigger
+  // (two round trips: one multi-statement query is one transaction, and the gate must be open, committed, before
+  // DROP TRIGGER waits for the held transaction's lock)
+  await pgRows('UPDATE test_gate SET open = true');
+  await pgRows('DROP TRIGGER test_hold_second_batch ON fleet_hosts; DROP FUNCTION test_hold_second_batch(); DROP TABLE test_gate');
   const left = (() => {
     const db = new Database(join(c.dir, 'qbg.db'), { readonly: true });
     try {
@@ -165,7 +182,7 @@ t.test('qbg kill -9 in the middle of a drain: the host is reported stale meanwhi
       db.close();
     }
   })();
-  t.ok(left > 0, `killed mid-drain: ${left} outbox rows not yet deleted`);
+  t.equal(left, 50, `killed mid-drain: ${left} outbox rows not yet deleted (five batches of ten)`);
 
   const stale = await until('C reported stale', async () => {
     const r = await api(a, 'GET', '/fleet/findings');
