@@ -41,6 +41,12 @@ export const ObserveBody = Type.Object(
     vmUuid: Uuid,
     ...NicFields,
     expect: Type.Enum(['held', 'gone'], { description: "what libvirt's step should have left in lldpad: held (VM started), gone (VM stopped)" }),
+    attachedWhileRunning: Type.Optional(
+      Type.Boolean({
+        description:
+          "expect gone only: the NIC was attached while the VM ran (the hook saw the VM's other NICs held). libvirt runs no hook at an attach, so qbg may never have seen it held: not a failed association",
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -262,7 +268,7 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
         tags,
         summary: "A libvirt-owned NIC: record what lldpad holds for it after libvirt's own netlink request (qbg sends nothing)",
         description:
-          "For hosts with ownership: libvirt (docs/ownership.md). lldpad is queried by instance UUID: held → associated / pre-associated; nothing held → disassociated (expect gone) or failed with why (expect held); a VSI lldpad lists ungranted (libvirt's request timed out) → failed with why. qbg sends lldpad nothing for these NICs. 409 QBG_ERR_NIC_OWNER: the NIC is qbg's own.",
+          "For hosts with ownership: libvirt (docs/ownership.md). lldpad is queried by instance UUID: held → associated / pre-associated; nothing held → disassociated (expect gone; a NIC qbg never saw held is recorded failed unless attachedWhileRunning) or failed with why (expect held); a VSI lldpad lists ungranted (libvirt's request timed out) → failed with why. qbg sends lldpad nothing for these NICs. 409 QBG_ERR_NIC_OWNER: the NIC is qbg's own.",
         body: ObserveBody,
         response: {
           200: Type.Object({
@@ -273,8 +279,8 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
         },
       },
       handler: async (req) => {
-        const { expect, ...nic } = req.body;
-        return nics.observe(nic, { expect: expect as 'held' | 'gone', cause: `libvirt-${expect === 'held' ? 'started' : 'stopped'}` });
+        const { expect, attachedWhileRunning, ...nic } = req.body;
+        return nics.observe(nic, { expect: expect as 'held' | 'gone', cause: `libvirt-${expect === 'held' ? 'started' : 'stopped'}`, attachedWhileRunning });
       },
     });
 

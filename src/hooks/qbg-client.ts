@@ -97,8 +97,9 @@ export class HookClient {
   }
 
   /** A libvirt-owned NIC: qbg records what lldpad holds after libvirt's own step; no request goes to lldpad. */
-  async observe(vmUuid: string, nic: NicInput, expect: 'held' | 'gone'): Promise<HookNicView | undefined> {
-    const r = await this.call('POST', NIC_API.observe, { vmUuid, ...nic, expect }, this.cfg.requestTimeoutMs);
+  async observe(vmUuid: string, nic: NicInput, expect: 'held' | 'gone', opts: { attachedWhileRunning?: boolean } = {}): Promise<HookNicView | undefined> {
+    const body = { vmUuid, ...nic, expect, ...(opts.attachedWhileRunning ? { attachedWhileRunning: true } : {}) };
+    const r = await this.call('POST', NIC_API.observe, body, this.cfg.requestTimeoutMs);
     return (r.json as { nic?: HookNicView } | undefined)?.nic;
   }
 

@@ -145,10 +145,11 @@ function requireVirtualports(run: HookRun, domain: HookDomain, vm: string, say: 
 async function observeAll(run: HookRun, client: HookClient, domain: HookDomain, vm: string, expect: 'held' | 'gone', say: (s: string) => void): Promise<number> {
   const failures: string[] = [];
   const cache = new TypeCache();
+  const attached = expect === 'gone' ? await attachedWhileRunning(client, domain) : new Set<string>();
   await Promise.all(
     domain.nics.map(async (n) => {
       try {
-        const nic = await client.observe(domain.vmUuid, await nicInput(run.config, client, n, cache), expect);
+        const nic = await client.observe(domain.vmUuid, await nicInput(run.config, client, n, cache), expect, { attachedWhileRunning: attached.has(n.mac) });
         say(`VM ${vm} NIC ${n.mac}: ${nic ? `${nic.state} (libvirt's VSI, as lldpad holds it)${nic.reason ? `: ${nic.reason}` : ''}` : 'not known to qbg'}`);
       } catch (e) {
         failures.push(`VM ${vm} ${e instanceof Failure ? '' : `NIC ${n.mac}: `}${message(e)}`);
@@ -156,6 +157,18 @@ async function observeAll(run: HookRun, client: HookClient, domain: HookDomain, 
     }),
   );
   return finish(run, failures, say);
+}
+
+/**
+ * At a stop: the NICs qbg has no record of although it saw others of the VM held (observed at its start). libvirt runs
+ * no hook at an attach, so those were attached while the VM ran, not announced in vain at a start that failed: a
+ * start that failed never reached `started`, where qbg would have recorded the others held. Asked before any
+ * observation of this stop changes the others.
+ */
+async function attachedWhileRunning(client: HookClient, domain: HookDomain): Promise<Set<string>> {
+  const known = await Promise.all(domain.nics.map(async (n) => ({ mac: n.mac, nic: await client.getNic(nicId(domain.vmUuid, n.mac)) })));
+  const ran = known.some((k) => k.nic?.state === 'associated' || k.nic?.state === 'pre-associated');
+  return new Set(ran ? known.filter((k) => !k.nic).map((k) => k.mac) : []);
 }
 
 async function associateAll(run: HookRun, client: HookClient, domain: HookDomain, vm: string, say: (s: string) => void): Promise<number> {

@@ -165,9 +165,10 @@ export class NicService {
    * 'gone' after a stop. A failed attempt is recorded with what can be known: lldpad lists a timed-out VSI ungranted
    * (hints 255) for ~16 s, then hides it and refuses every later request for that instance UUID until the station's
    * lldpad restarts — measured: neither a de-associate over the client socket nor one over netlink clears it
-   * (docs/ownership.md), so qbg does not try.
+   * (docs/ownership.md), so qbg does not try. A NIC attached while the VM ran (`attachedWhileRunning`: libvirt runs no
+   * hook at an attach) and gone at the stop is recorded disassociated, not failed: qbg never had a chance to see it held.
    */
-  async observe(input: unknown, opts: { expect: 'held' | 'gone'; cause?: string }): Promise<NicObservation> {
+  async observe(input: unknown, opts: { expect: 'held' | 'gone'; cause?: string; attachedWhileRunning?: boolean }): Promise<NicObservation> {
     const { req, params, id } = this.parseRequest(input);
     const cause = opts.cause ?? `observe-${opts.expect}`;
     return this.enqueue(id, async (): Promise<NicObservation> => {
@@ -191,6 +192,9 @@ export class NicService {
         } else if (opts.expect === 'held') {
           event = 'observed-failed';
           reason = `libvirt started the VM, but lldpad holds no ${where}`;
+        } else if (!nic && opts.attachedWhileRunning) {
+          event = 'observed-gone';
+          reason = `attached while the VM ran (libvirt runs no hook at an attach), so qbg never saw ${where} held; lldpad holds nothing of it after the stop`;
         } else if (!nic) {
           event = 'observed-failed';
           reason = `lldpad holds no ${where} and qbg never saw it held: libvirt's association failed (libvirtd's log names why: with libvirt 9.0 often "sending of PortProfileRequest failed.", a request never sent or refused at once; "port-profile setlink timed out": no bridge answer, and then ${HIDDEN_VSI})`;

@@ -5,7 +5,7 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { heldOn } from './harness.js';
-import { guestXml, startLibvirtLab, vsiOn } from './libvirt-harness.js';
+import { guestXml, startLibvirtLab, vsiOn, writeShutdownBootSector } from './libvirt-harness.js';
 import { hookAssociates, hookCalls, nicXml, startStationQbg, vdpRequests, SCENARIO_TYPE as TYPE } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
@@ -14,13 +14,13 @@ t.setTimeout(900_000);
 
 let n = 0;
 /** A guest with one NIC named in qbg's metadata; `alsoNamed`: MACs named there too, for NICs hot-plugged later. */
-function guest(alsoNamed: string[] = []) {
+function guest(alsoNamed: string[] = [], shutdownDisk?: string) {
   n++;
   const hex = n.toString(16).padStart(2, '0');
   const name = `qbg-sc${n}`;
   const uuid = `6d1a4b5c-2222-4222-8333-9444555566${hex}`;
   const mac = `52:54:00:78:00:${hex}`;
-  const xml = guestXml({ name, uuid, nics: [{ mac, profile: TYPE.name }] }).replace(
+  const xml = guestXml({ name, uuid, nics: [{ mac, profile: TYPE.name }], shutdownDisk }).replace(
     '    </qbg:nics>',
     alsoNamed.map((m) => `      <qbg:nic mac='${m}' profile='${TYPE.name}'/>\n`).join('') + '    </qbg:nics>',
   );
@@ -59,6 +59,24 @@ t.test('libvirt scenarios, qbg owns the VSI (its hook associates)', async (t) =>
       const s = (await qbg.api('GET', `/nics/${g.nicId}`)).body.state;
       return s === 'disassociated' ? s : undefined;
     }, 30_000)), 'disassociated');
+    t.same(await heldOn(lab, 'st1', nic.instanceUuid), [], 'nothing held');
+    t.match(hookCalls(lv.log(), g.name), ['prepare begin', 'start begin', 'started begin', 'stopped end', 'release end'], 'hook calls');
+  });
+
+  await t.test('virsh shutdown: the guest powers itself off (ACPI), the hook disassociates, nothing held', async (t) => {
+    const g = guest([], writeShutdownBootSector(`${lab.stateDir}/shutdown.img`));
+    t.equal((await lv.defineXml('define', g.xml)).code, 0);
+    t.equal((await lv.virsh(['start', g.name])).code, 0);
+    const nic = (await qbg.api('GET', `/nics/${g.nicId}`)).body;
+    t.equal(nic.state, 'associated');
+    const r = await lv.virsh(['shutdown', g.name]);
+    t.equal(r.code, 0, `virsh shutdown: ${r.stderr}`);
+    // the guest's answer to the power button, not libvirt's kill: the domain stops with reason 'shutdown'
+    t.equal(await until('the guest to power off', async () => {
+      const s = (await lv.virsh(['domstate', '--reason', g.name])).stdout.trim();
+      return s.startsWith('shut off') ? s : undefined;
+    }, 60_000), 'shut off (shutdown)');
+    t.equal(await disassociated(g.nicId), 'disassociated');
     t.same(await heldOn(lab, 'st1', nic.instanceUuid), [], 'nothing held');
     t.match(hookCalls(lv.log(), g.name), ['prepare begin', 'start begin', 'started begin', 'stopped end', 'release end'], 'hook calls');
   });

@@ -396,6 +396,13 @@ t.test('a libvirt-owned NIC is observed, never asked for; owner is shown and nev
   t.equal(lldpad.requests.length, 0, 'not even a de-associate: lldpad would refuse it (docs/ownership.md)');
   lldpad.ungranted.clear();
 
+  // gone at a stop, never seen held: libvirt's association failed at the start, unless the hook says the NIC was
+  // attached while the VM ran (no hook at an attach)
+  t.match((await observe('gone', { mac: '52:54:00:12:34:59', instanceUuid: undefined })).json(), { nic: { state: 'failed', reason: /qbg never saw it held/ } });
+  t.match((await observe('gone', { mac: '52:54:00:12:34:5a', instanceUuid: undefined, attachedWhileRunning: true })).json(), {
+    nic: { owner: 'libvirt', state: 'disassociated', reason: /attached while the VM ran/ },
+  });
+
   // started, but nothing held: failed with why
   t.match((await observe('held', { mac: '52:54:00:12:34:58', instanceUuid: undefined })).json(), {
     nic: { owner: 'libvirt', state: 'failed', reason: /libvirt started the VM, but lldpad holds no VSI/ },
