@@ -120,10 +120,14 @@ export async function startLibvirtLab(t: LibvirtHost, opts: LibvirtLabOptions = 
   // …: Link has been severed"; seen in 2 of ~40 lab runs, idle and loaded, after libvirt had accepted the NIC and the
   // hook had answered). No test is about that: a start failing exactly so is started again (twice at most), and said
   // on stderr's first line so a test's message shows it.
-  const SEVERED = /Unable to query TUNGETIFF on FD \d+: Link has been severed/;
+  // Likewise a start that libvirt fails without a cause ("An error occurred, but the cause is unknown": no error was
+  // reported on the failing path; seen once in ~30 lab runs, on a start 2 s after a destroy whose VSI lldpad's
+  // unsolicited de-associate had made libvirt try to re-associate on the vanished macvtap): not a verdict on the XML,
+  // which libvirt always words.
+  const NOT_A_VERDICT = [/Unable to query TUNGETIFF on FD \d+: Link has been severed/, /An error occurred, but the cause is unknown/];
   const virsh = async (args: string[], vopts: { station?: string; timeoutMs?: number } = {}): Promise<ExecResult> => {
     let r = await virshOnce(args, vopts);
-    for (let i = 0; i < 2 && args[0] === 'start' && r.code !== 0 && SEVERED.test(r.stderr); i++) {
+    for (let i = 0; i < 2 && args[0] === 'start' && r.code !== 0 && NOT_A_VERDICT.some((re) => re.test(r.stderr)); i++) {
       const first = r.stderr.trim();
       r = await virshOnce(args, vopts);
       r = { ...r, stderr: `(started again after qemu's "${first}")\n${r.stderr}` };
