@@ -21,6 +21,7 @@ const FleetNicSchema = Type.Object({
   instanceUuid: Type.String(),
   state: Type.String(),
   desiredMode: Type.String(),
+  owner: Type.String({ description: 'who announces the VSI on its host: qbg, or libvirt (qbg observes; docs/ownership.md)' }),
   reasonCode: Type.Optional(Type.Integer()),
   reason: Type.Optional(Type.String()),
   requestCause: Type.Optional(Type.String()),

@@ -69,8 +69,8 @@ export async function fleetCommand(args: string[], baseIo: CliIo): Promise<numbe
         } while (p.flags.all === true && page.next);
         const out: FleetNicPage = p.flags.all === true || !page.next ? { items } : { items, next: page.next };
         printJsonOr(io, out, () => {
-          const rows = items.map((n) => ({ host: n.host, id: n.id, state: n.state, uplink: n.uplink, type: `${n.typeName}@${n.typeIdVersion}`, vlan: n.vlan, reason: n.reason }));
-          return `${table(rows, ['host', 'id', 'state', 'uplink', 'type', 'vlan', 'reason'])}\n${items.length} NIC(s)${out.next ? ` (more: --cursor ${out.next})` : ''}`;
+          const rows = items.map((n) => ({ host: n.host, id: n.id, state: n.state, owner: n.owner, uplink: n.uplink, type: `${n.typeName}@${n.typeIdVersion}`, vlan: n.vlan, reason: n.reason }));
+          return `${table(rows, ['host', 'id', 'state', 'owner', 'uplink', 'type', 'vlan', 'reason'])}\n${items.length} NIC(s)${out.next ? ` (more: --cursor ${out.next})` : ''}`;
         });
         return 0;
       }

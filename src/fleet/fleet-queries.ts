@@ -16,6 +16,8 @@ export interface FleetNic {
   instanceUuid: string;
   state: string;
   desiredMode: string;
+  /** Who announces the VSI on its host: qbg, or libvirt with qbg observing (docs/ownership.md). */
+  owner: string;
   reasonCode?: number;
   reason?: string;
   /** Why the NIC was last asked for (api-assoc, migration-prepare, libvirt-prepare, …). */
@@ -78,6 +80,7 @@ interface NicRow {
   instance_uuid: string;
   state: string;
   desired_mode: string;
+  owner: string;
   reason_code: number | null;
   reason: string | null;
   request_cause: string | null;
@@ -98,6 +101,7 @@ function toFleetNic(r: NicRow): FleetNic {
     instanceUuid: r.instance_uuid,
     state: r.state,
     desiredMode: r.desired_mode,
+    owner: r.owner,
     updatedAt: r.updated_at.toISOString(),
   };
   if (r.reason_code !== null) n.reasonCode = r.reason_code;
@@ -116,7 +120,7 @@ const FILTER_COLUMNS: Array<[keyof FleetNicFilter, string]> = [
 
 /** The view's columns a FleetNic is made of (not incarnation/seq: bookkeeping of the drain). */
 const NIC_COLUMNS = `host, nic_id, vm_uuid, mac, uplink, type_name, type_id, type_id_version, vlan, instance_uuid, state,
-  desired_mode, reason_code, reason, request_cause, updated_at`;
+  desired_mode, owner, reason_code, reason, request_cause, updated_at`;
 
 /**
  * The one statement behind a page of the fleet view (the bench EXPLAINs exactly this). Every filter is an equality

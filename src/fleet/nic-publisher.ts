@@ -279,15 +279,15 @@ export async function upsertViews(c: pg.ClientBase, host: string, incarnation: s
   const col = <T>(f: (v: ViewRow) => T) => views.map(f);
   await c.query(
     `INSERT INTO fleet_nics (host, incarnation, nic_id, vm_uuid, mac, uplink, type_name, type_id, type_id_version, vlan, instance_uuid,
-       state, desired_mode, reason_code, reason, request_cause, updated_at, seq)
+       state, desired_mode, reason_code, reason, request_cause, updated_at, seq, owner)
      SELECT $1, $2, * FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int[], $9::int[], $10::int[], $11::text[],
-       $12::text[], $13::text[], $14::int[], $15::text[], $16::text[], $17::timestamptz[], $18::bigint[])
+       $12::text[], $13::text[], $14::int[], $15::text[], $16::text[], $17::timestamptz[], $18::bigint[], $19::text[])
      ON CONFLICT (host, nic_id) DO UPDATE SET vm_uuid = excluded.vm_uuid, mac = excluded.mac, uplink = excluded.uplink,
        type_name = excluded.type_name, type_id = excluded.type_id, type_id_version = excluded.type_id_version, vlan = excluded.vlan,
        instance_uuid = excluded.instance_uuid, state = excluded.state, desired_mode = excluded.desired_mode,
        reason_code = excluded.reason_code, reason = excluded.reason,
        request_cause = COALESCE(excluded.request_cause, fleet_nics.request_cause),
-       updated_at = excluded.updated_at, incarnation = excluded.incarnation, seq = excluded.seq
+       updated_at = excluded.updated_at, incarnation = excluded.incarnation, seq = excluded.seq, owner = excluded.owner
      WHERE fleet_nics.incarnation <> excluded.incarnation OR fleet_nics.seq < excluded.seq`,
     [
       host,
@@ -308,6 +308,7 @@ export async function upsertViews(c: pg.ClientBase, host: string, incarnation: s
       col((v) => v.requestCause),
       col((v) => v.nic.updatedAt),
       col((v) => v.seq),
+      col((v) => v.nic.owner ?? 'qbg'), // a change queued by a qbg older than the owner field
     ],
   );
 }

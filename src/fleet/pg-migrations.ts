@@ -141,6 +141,13 @@ export const PG_MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'fleet_nics_owner',
+    // who announces the NIC's VSI on its host (docs/ownership.md): qbg over lldpad's client socket, or libvirt over
+    // netlink with qbg only observing. Rows published before this column are qbg's: owner was added after them.
+    sql: `ALTER TABLE fleet_nics ADD COLUMN owner text NOT NULL DEFAULT 'qbg';`,
+  },
   // ↑ append new migrations here; never edit the ones above.
 ];
 

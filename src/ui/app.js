@@ -461,7 +461,7 @@ async function loadFleetNics(more) {
     const rows = page.items.map((n) => h('tr', { 'data-fleet-nic': `${n.host}/${n.id}` },
       h('td', {}, n.host), h('td', { class: 'mono' }, n.vmUuid), h('td', { class: 'mono' }, n.mac), h('td', {}, n.uplink),
       h('td', {}, `${n.typeName} v${n.typeIdVersion}`), h('td', {}, n.vlan), h('td', { class: `state state-${n.state}` }, n.state),
-      h('td', { class: 'reason' }, reasonText(n))));
+      h('td', { class: 'owner' }, n.owner ?? ''), h('td', { class: 'reason' }, reasonText(n))));
     const body = $('#fleet-nics tbody');
     if (more) body.append(...rows);
     else body.replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 8 }, 'no NIC'))]));

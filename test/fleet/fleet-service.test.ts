@@ -150,6 +150,21 @@ t.test('NIC changes: outbox in the same transaction, drained in order, view and 
   const view2 = await query(url, 'SELECT nic_id, state FROM fleet_nics WHERE host = $1 ORDER BY nic_id', ['hv-a']);
   t.same(view2, view.map((r) => ({ nic_id: r.nic_id, state: r.state })), 'an old row sent again does not move the view back');
 
+  // the view says who announces each VSI: a NIC libvirt announced (qbg observed it) is published as libvirt's
+  const lvInstance = '09b11c53-8b5c-4eeb-8f00-d84eaa0a0a01';
+  a.lldpad.held.set(lvInstance, { instanceUuid: lvInstance, mode: 'assoc', typeId: 100, typeIdVersion: 1, managerId2: '', filters: [{ vlan: 10, mac: mac(8) }] });
+  const seen = await api(a, 'POST', '/nics/observe', { vmUuid: vm(8), mac: mac(8), uplink: 'eth0', type: 'web', vlan: 10, instanceUuid: lvInstance, expect: 'held' });
+  t.equal(seen.body.nic?.owner, 'libvirt', 'qbg recorded the NIC libvirt announced as libvirt\'s');
+  const owners = await until('the observed NIC in the fleet view', async () => {
+    const items = (await api(a, 'GET', '/fleet/nics?host=hv-a&limit=100')).body.items as Array<{ id: string; owner: string }>;
+    return items.some((n) => n.id === `${vm(8)}_${mac(8)}`) ? items : undefined;
+  }, 20_000, 50);
+  t.same(
+    owners.map((n) => [n.id, n.owner]),
+    a.svc.nics.repo.all().sort((x, y) => (x.id < y.id ? -1 : 1)).map((n) => [n.id, n.owner]),
+    'GET /fleet/nics: each NIC with its owner, libvirt for the observed one',
+  );
+
   // forget: the NIC leaves the fleet view too
   t.equal((await api(a, 'DELETE', `/nics/${vm(3)}_${mac(3)}`)).status, 204);
   await until('forgotten NIC gone from the view', async () => (await query(url, 'SELECT 1 FROM fleet_nics WHERE nic_id = $1', [`${vm(3)}_${mac(3)}`])).length === 0, 20_000, 50);
