@@ -83,6 +83,24 @@ t.test('uplink without EVB: explain says so and a real associate fails; with EVB
   }, 30_000);
   t.match(ok.body, { nic: { state: 'associated' } });
   await api('POST', `/nics/${ok.body.nic.id}/disassociate`);
+
+  // the station stops asking for reflective relay: the bridge lldpad turns it off for the port (its RRCTR in the
+  // TLV), and explain names it for the VEPA NIC — traffic between this host's VMs would not come back
+  t.equal((await api('PUT', '/uplinks/s0', { netns: st.netns, gpid: true, reflectiveRelay: false })).status, 200);
+  t.equal((await api('POST', '/uplinks/s0/apply')).status, 200);
+  r = await until('explain finds the bridge without reflective relay', async () => {
+    const x = await cli();
+    return x.result.findings.some((f: { code: string }) => f.code === 'bridge-no-reflective-relay') ? x : undefined;
+  }, 30_000);
+  t.equal(r.code, 1, 'exit 1: the NIC would not work as a VEPA NIC');
+  t.match(r.result.findings, [{ code: 'bridge-no-reflective-relay', severity: 'error', nic: MAC, field: 'uplink s0', fix: /reflectiveRelay=true/ }]);
+  t.equal(r.result.findings.length, 1, `only that: ${JSON.stringify(r.result.findings)}`);
+  t.equal((await api('PUT', '/uplinks/s0', { netns: st.netns, gpid: true, reflectiveRelay: true })).status, 200);
+  t.equal((await api('POST', '/uplinks/s0/apply')).status, 200);
+  t.equal((await until('explain finds nothing again', async () => {
+    const x = await cli();
+    return x.code === 0 ? x : undefined;
+  }, 30_000)).code, 0);
 });
 
 t.test('libvirt lab: explain finds the libvirtd and its shim; a libvirt-owned NIC on an uplink without EVB fails to start', async (t) => {
