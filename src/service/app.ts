@@ -9,8 +9,7 @@ import { qbgError } from '../domain/errors.js';
 import { dirname } from 'node:path';
 import type { QbgConfig } from '../config.js';
 import { buildServer } from '../api/server.js';
-import { startCheckpointer } from '../store/checkpointer.js';
-import { isFileDatabase, openDatabase, type Database } from '../store/db.js';
+import { openDatabase, type Database } from '../store/db.js';
 import { SqliteUplinkConfigStore } from '../store/uplink-repo.js';
 import { TypeService, localTypeWriter } from '../vtdb/type-service.js';
 import type { Fleet } from '../fleet/fleet.js';
@@ -110,8 +109,6 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
   const access = checkListenAccess(config, await addressesOf(config.listen.host));
   const log = createLogger(config.logLevel, overrides.logDestination);
   const db = openDatabase(config.dbPath);
-  // WAL checkpoints in a worker thread, not inside a request's COMMIT (src/store/checkpointer.ts)
-  const checkpointer = isFileDatabase(config.dbPath) ? startCheckpointer(db, config.dbPath) : undefined;
   const bus = new TransitionBus();
   const stopLoggingBus = logBusEvents(bus, log);
   const metrics = createMetrics({ nicCountsByState: nicCountsFromDb(db) });
@@ -279,7 +276,6 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       stopLoggingBus();
       await webhooks.close();
       await associator.close();
-      await checkpointer?.close();
       db.close();
     },
   };

@@ -52,11 +52,6 @@ export function migrate(db: Database, list: readonly Migration[] = MIGRATIONS): 
  * Opens (creating if needed) the database at `path` — ":memory:" for tests — with WAL, foreign keys and a busy
  * timeout, and migrates it to the current schema.
  */
-/** A database in a file of its own (not ':memory:' nor a `file:` URI, which may name a shared in-memory one). */
-export function isFileDatabase(path: string): boolean {
-  return path !== ':memory:' && !path.startsWith('file:');
-}
-
 export function openDatabase(path: string, opts: { migrations?: readonly Migration[] } = {}): Database {
   if (path !== ':memory:' && !path.startsWith('file:')) mkdirSync(dirname(path), { recursive: true });
   let db: Database;
