@@ -13,6 +13,7 @@ import { hookCommand } from '../../src/cli/hook.js';
 import type { CliIo } from '../../src/cli/io.js';
 import { QBG_XMLNS } from '../../src/libvirt/qbg-metadata.js';
 import { labStartLibvirtd, labStopLibvirtd, type LabLibvirt } from '../../src/lab/lab.js';
+import { until } from '../helpers/until.js';
 import { startLab, type ExecResult, type Lab, type TeardownHost } from './harness.js';
 
 const execFileP = promisify(execFile);
@@ -207,6 +208,20 @@ export function writeShutdownBootSector(file: string): string {
   sector[511] = 0xaa;
   writeFileSync(file, sector);
   return file;
+}
+
+/**
+ * `virsh shutdown` of a guest given the shutdown boot sector, and the domain state once it powered itself off:
+ * 'shut off (shutdown)' — the guest's own soft-off, not libvirt killing it.
+ */
+export async function shutdownGuest(lv: LibvirtLab, name: string): Promise<{ shutdown: ExecResult; state: string }> {
+  const shutdown = await lv.virsh(['shutdown', name]);
+  if (shutdown.code !== 0) return { shutdown, state: (await lv.virsh(['domstate', '--reason', name])).stdout.trim() };
+  const state = await until('the guest to power off', async () => {
+    const s = (await lv.virsh(['domstate', '--reason', name])).stdout.trim();
+    return s.startsWith('shut off') ? s : undefined;
+  }, 60_000);
+  return { shutdown, state };
 }
 
 /**

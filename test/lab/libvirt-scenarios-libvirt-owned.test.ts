@@ -5,7 +5,7 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { heldOn } from './harness.js';
-import { guestXml, startLibvirtLab, vsiOn, writeShutdownBootSector } from './libvirt-harness.js';
+import { guestXml, shutdownGuest, startLibvirtLab, vsiOn, writeShutdownBootSector } from './libvirt-harness.js';
 import { hookCalls, netlinkRequests, nicXml, startStationQbg, vdpRequests, SCENARIO_TYPE as TYPE } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
@@ -64,12 +64,9 @@ t.test('libvirt scenarios, libvirt owns the VSI (qbg observes)', async (t) => {
     const sent = await qbgRequests();
     t.equal((await lv.virsh(['start', g.name])).code, 0);
     await settles(g.nicId, 'associated');
-    const r = await lv.virsh(['shutdown', g.name]);
-    t.equal(r.code, 0, `virsh shutdown: ${r.stderr}`);
-    t.equal(await until('the guest to power off', async () => {
-      const s = (await lv.virsh(['domstate', '--reason', g.name])).stdout.trim();
-      return s.startsWith('shut off') ? s : undefined;
-    }, 60_000), 'shut off (shutdown)');
+    const { shutdown, state } = await shutdownGuest(lv, g.name);
+    t.equal(shutdown.code, 0, `virsh shutdown: ${shutdown.stderr}`);
+    t.equal(state, 'shut off (shutdown)', 'the guest powered itself off');
     t.same(netlinkRequests(lv.log(), g.mac), ['ASSOCIATE', 'DISASSOCIATE'], 'libvirt de-associated');
     t.equal(await settles(g.nicId, 'disassociated'), 'disassociated', 'qbg observed it gone (release end)');
     t.same(await heldOn(lab, 'st1', g.instance), []);

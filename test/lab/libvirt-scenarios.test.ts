@@ -5,7 +5,7 @@
 import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { heldOn } from './harness.js';
-import { guestXml, startLibvirtLab, vsiOn, writeShutdownBootSector } from './libvirt-harness.js';
+import { guestXml, shutdownGuest, startLibvirtLab, vsiOn, writeShutdownBootSector } from './libvirt-harness.js';
 import { hookAssociates, hookCalls, nicXml, startStationQbg, vdpRequests, SCENARIO_TYPE as TYPE } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
@@ -69,13 +69,9 @@ t.test('libvirt scenarios, qbg owns the VSI (its hook associates)', async (t) =>
     t.equal((await lv.virsh(['start', g.name])).code, 0);
     const nic = (await qbg.api('GET', `/nics/${g.nicId}`)).body;
     t.equal(nic.state, 'associated');
-    const r = await lv.virsh(['shutdown', g.name]);
-    t.equal(r.code, 0, `virsh shutdown: ${r.stderr}`);
-    // the guest's answer to the power button, not libvirt's kill: the domain stops with reason 'shutdown'
-    t.equal(await until('the guest to power off', async () => {
-      const s = (await lv.virsh(['domstate', '--reason', g.name])).stdout.trim();
-      return s.startsWith('shut off') ? s : undefined;
-    }, 60_000), 'shut off (shutdown)');
+    const { shutdown, state } = await shutdownGuest(lv, g.name);
+    t.equal(shutdown.code, 0, `virsh shutdown: ${shutdown.stderr}`);
+    t.equal(state, 'shut off (shutdown)', 'the guest powered itself off');
     t.equal(await disassociated(g.nicId), 'disassociated');
     t.same(await heldOn(lab, 'st1', nic.instanceUuid), [], 'nothing held');
     t.match(hookCalls(lv.log(), g.name), ['prepare begin', 'start begin', 'started begin', 'stopped end', 'release end'], 'hook calls');
