@@ -4,6 +4,8 @@
 //   qbg hook, NIC not qbg's: qbg's installed hook runs at every step but has nothing to do (a Node process each time);
 //   qbg owns: a NIC named in qbg's metadata, the hook associates through `qbg serve` (in the station's namespace);
 //   libvirt owns: the full virtualport, libvirt associates over netlink, the hook checks and observes.
+// The three run qbg from its TypeScript sources (tsx compiles in each hook process), as the lab tests do; the first two
+// again as a host installs qbg (README: npm run build): the hook and `qbg serve` from the compiled JavaScript.
 // Each is the median of ROUNDS start/destroy pairs, measured one after another in the same run.
 import { spawn, type ChildProcess, execFile } from 'node:child_process';
 import { request } from 'node:http';
@@ -89,18 +91,23 @@ export async function benchLibvirt(): Promise<BenchRow[]> {
       };
 
       const base = await measure('plain');
+      const installArgs = (qbgUrl: string) => ['install', '--libvirt', '--force', '--dir', join(lvRoot, 'etc', 'hooks'), '--config', join(lvRoot, 'etc', 'qbg-hook.json'), '--url', qbgUrl, '--on-qbg-down', 'fail'];
       const install = async (qbgUrl: string) => {
-        const code = await hookCommand(['install', '--libvirt', '--force', '--dir', join(lvRoot, 'etc', 'hooks'), '--config', join(lvRoot, 'etc', 'qbg-hook.json'), '--url', qbgUrl, '--on-qbg-down', 'fail'], quietIo());
+        const code = await hookCommand(installArgs(qbgUrl), quietIo());
         if (code !== 0) throw new Error(`qbg hook install exited ${code}`);
       };
+      // the built CLI installs a hook that loads the built entry (src/hooks/install.ts defaultEntryPath)
+      const installCompiled = (qbgUrl: string) => execFileP(process.execPath, [join(ROOT, 'dist/src/cli/main.js'), 'hook', ...installArgs(qbgUrl)], { cwd: ROOT });
       await install(`http://127.0.0.1:${QBG_PORT}`);
       const idle = await measure('plain');
 
-      const serve = async (ownership: 'qbg' | 'libvirt'): Promise<{ child: ChildProcess; socket: string }> => {
-        const socket = join(dir, `qbg-${ownership}.sock`);
-        const config = join(dir, `qbg-${ownership}.json`);
-        writeFileSync(config, JSON.stringify({ listen: { host: '127.0.0.1', port: QBG_PORT, socket }, dbPath: join(dir, `qbg-${ownership}.db`), logLevel: 'warn', ownership }));
-        const child = spawn('ip', ['netns', 'exec', st.netns, process.execPath, '--import', 'tsx', join(ROOT, 'src/cli/main.ts'), 'serve', '--config', config], { cwd: ROOT, stdio: 'ignore' });
+      const serve = async (ownership: 'qbg' | 'libvirt', compiled = false): Promise<{ child: ChildProcess; socket: string }> => {
+        const name = `qbg-${ownership}${compiled ? '-built' : ''}`;
+        const socket = join(dir, `${name}.sock`);
+        const config = join(dir, `${name}.json`);
+        writeFileSync(config, JSON.stringify({ listen: { host: '127.0.0.1', port: QBG_PORT, socket }, dbPath: join(dir, `${name}.db`), logLevel: 'warn', ownership }));
+        const cli = compiled ? [join(ROOT, 'dist/src/cli/main.js')] : ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')];
+        const child = spawn('ip', ['netns', 'exec', st.netns, process.execPath, ...cli, 'serve', '--config', config], { cwd: ROOT, stdio: 'ignore' });
         const until = Date.now() + 60_000;
         for (;;) {
           try {
@@ -126,6 +133,13 @@ export async function benchLibvirt(): Promise<BenchRow[]> {
       q = await serve('libvirt');
       const libvirtOwned = await measure('virtualport').finally(() => stopServe(q.child));
 
+      // as installed: build, install the hook with the built CLI, serve from the build
+      await execFileP('npm', ['run', 'build'], { cwd: ROOT, timeout: 600_000 });
+      await installCompiled(`http://127.0.0.1:${QBG_PORT}`);
+      const idleBuilt = await measure('plain');
+      q = await serve('qbg', true);
+      const qbgOwnedBuilt = await measure('metadata').finally(() => stopServe(q.child));
+
       const ms = (x: number) => `${Math.round(x)} ms`;
       const ratio = (x: number, b: number) => `${(x / b).toFixed(2)}× baseline`;
       const row = (what: string, m: { start: number; stop: number }): BenchRow[] => [
@@ -136,6 +150,8 @@ export async function benchLibvirt(): Promise<BenchRow[]> {
         ...row('qbg hook, NIC not qbg\'s', idle),
         ...row('qbg owns (hook associates)', qbgOwned),
         ...row('libvirt owns (hook observes)', libvirtOwned),
+        ...row('qbg hook as built (npm run build), NIC not qbg\'s', idleBuilt),
+        ...row('qbg owns, hook and qbg serve as built', qbgOwnedBuilt),
       ].map((r) => ({ ...r, note: `median of ${ROUNDS}; baseline: a do-nothing hook, a plain macvtap NIC` }));
     }),
   );
