@@ -15,6 +15,7 @@ import { incarnationOf } from './fleet-state.js';
 import { NicPublisher, type OutboxDepth } from './nic-publisher.js';
 import { migratePg } from './pg-migrations.js';
 import { createFleetPool, createFleetSession, redactUrl } from './pool.js';
+import { analyzeViewIfStale } from './view-stats.js';
 import { pruneTransitions } from './retention.js';
 import { FleetTypeSync, TYPES_CHANNEL } from './type-sync.js';
 import { FleetTypeWriter, fleetUnavailable } from './type-writer.js';
@@ -191,6 +192,11 @@ export class Fleet {
     }
     await this.check().catch(() => undefined);
     if (this.leader) await this.prune().catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'fleet: pruning old NIC transitions failed'));
+    if (this.leader) {
+      await analyzeViewIfStale(this.pool)
+        .then((ran) => ran && this.o.log?.info({ table: 'fleet_nics' }, 'fleet: analyzed the fleet view (its planner statistics lagged the table)'))
+        .catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'fleet: analyzing fleet_nics failed'));
+    }
   }
 
   /** Deletes fleet NIC transitions older than the retention (one host does it for the fleet: the checker). */
