@@ -43,6 +43,11 @@ export interface LibvirtLab {
   defineXml(command: 'define' | 'net-define' | 'net-port-create', xml: string, opts?: { station?: string; extra?: string[] }): Promise<ExecResult>;
   /** libvirtd's own log of a station, as written so far. */
   log(station?: string): string;
+  /**
+   * The same from the last `virsh start` on the station — its final attempt when the harness started again (a
+   * failed attempt's own ASSOCIATE and DISASSOCIATE are not this start's).
+   */
+  logSinceStart(station?: string): string;
   startLibvirtd(station?: string): Promise<void>;
   stopLibvirtd(station?: string, signal?: 'TERM' | 'KILL'): Promise<void>;
 }
@@ -126,11 +131,17 @@ export async function startLibvirtLab(t: LibvirtHost, opts: LibvirtLabOptions = 
   // unsolicited de-associate had made libvirt try to re-associate on the vanished macvtap): not a verdict on the XML,
   // which libvirt always words.
   const NOT_A_VERDICT = [/Unable to query TUNGETIFF on FD \d+: Link has been severed/, /An error occurred, but the cause is unknown/];
+  const logOf = (station = 'st1') => (existsSync(libvirt(station).log) ? readFileSync(libvirt(station).log, 'utf8') : '');
+  const startLogFrom = new Map<string, number>();
   const virsh = async (args: string[], vopts: { station?: string; timeoutMs?: number } = {}): Promise<ExecResult> => {
-    let r = await virshOnce(args, vopts);
+    const attempt = () => {
+      if (args[0] === 'start') startLogFrom.set(vopts.station ?? 'st1', logOf(vopts.station).length);
+      return virshOnce(args, vopts);
+    };
+    let r = await attempt();
     for (let i = 0; i < 2 && args[0] === 'start' && r.code !== 0 && NOT_A_VERDICT.some((re) => re.test(r.stderr)); i++) {
       const first = r.stderr.trim();
-      r = await virshOnce(args, vopts);
+      r = await attempt();
       r = { ...r, stderr: `(started again after qemu's "${first}")\n${r.stderr}` };
     }
     return r;
@@ -158,7 +169,8 @@ export async function startLibvirtLab(t: LibvirtHost, opts: LibvirtLabOptions = 
       const args = command === 'net-port-create' ? [command, ...(dopts.extra ?? []), file] : [command, file, ...(dopts.extra ?? [])];
       return virsh(args, { station: dopts.station });
     },
-    log: (station = 'st1') => (existsSync(libvirt(station).log) ? readFileSync(libvirt(station).log, 'utf8') : ''),
+    log: logOf,
+    logSinceStart: (station = 'st1') => logOf(station).slice(startLogFrom.get(station) ?? 0),
     startLibvirtd,
     stopLibvirtd: async (station = 'st1', signal: 'TERM' | 'KILL' = 'TERM') => {
       await labStopLibvirtd(l.id, station, signal);

@@ -48,11 +48,11 @@ t.test('libvirt scenarios, libvirt owns the VSI (qbg observes)', async (t) => {
     const sent = await qbgRequests();
     const r = await lv.virsh(['start', g.name]);
     t.equal(r.code, 0, `virsh start: ${r.stdout}${r.stderr}`);
-    t.same(netlinkRequests(lv.log(), g.mac), ['ASSOCIATE'], "libvirt's own request");
+    t.same(netlinkRequests(lv.logSinceStart(), g.mac), ['ASSOCIATE'], "libvirt's own request");
     t.match(await vsiOn(lab, 'st1', g.instance), { mode: 'assoc', filter: `0-${g.mac}` }, 'the station lldpad holds it');
     t.match(await settles(g.nicId, 'associated') && (await nicOf(g.nicId)), { owner: 'libvirt', instanceUuid: g.instance }, 'qbg observed it (started begin)');
     t.equal((await lv.virsh(['destroy', g.name])).code, 0);
-    t.same(netlinkRequests(lv.log(), g.mac), ['ASSOCIATE', 'DISASSOCIATE'], 'libvirt de-associated');
+    t.same(netlinkRequests(lv.logSinceStart(), g.mac), ['ASSOCIATE', 'DISASSOCIATE'], 'libvirt de-associated');
     t.equal(await settles(g.nicId, 'disassociated'), 'disassociated', 'qbg observed it gone (release end)');
     t.same(await heldOn(lab, 'st1', g.instance), []);
     t.equal(await qbgRequests(), sent, 'qbg sent lldpad no request');
@@ -67,7 +67,7 @@ t.test('libvirt scenarios, libvirt owns the VSI (qbg observes)', async (t) => {
     const { shutdown, state } = await shutdownGuest(lv, g.name);
     t.equal(shutdown.code, 0, `virsh shutdown: ${shutdown.stderr}`);
     t.equal(state, 'shut off (shutdown)', 'the guest powered itself off');
-    t.same(netlinkRequests(lv.log(), g.mac), ['ASSOCIATE', 'DISASSOCIATE'], 'libvirt de-associated');
+    t.same(netlinkRequests(lv.logSinceStart(), g.mac), ['ASSOCIATE', 'DISASSOCIATE'], 'libvirt de-associated');
     t.equal(await settles(g.nicId, 'disassociated'), 'disassociated', 'qbg observed it gone (release end)');
     t.same(await heldOn(lab, 'st1', g.instance), []);
     t.equal(await qbgRequests(), sent, 'qbg sent lldpad no request');
