@@ -191,8 +191,8 @@ export class Fleet {
         .catch(() => false);
     }
     await this.check().catch(() => undefined);
-    if (this.leader) await this.prune().catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'fleet: pruning old NIC transitions failed'));
     if (this.leader) {
+      await this.prune().catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'fleet: pruning old NIC transitions failed'));
       await analyzeViewIfStale(this.pool)
         .then((ran) => ran && this.o.log?.info({ table: 'fleet_nics' }, 'fleet: analyzed the fleet view (its planner statistics lagged the table)'))
         .catch((e) => this.o.log?.warn({ err: (e as Error).message }, 'fleet: analyzing fleet_nics failed'));

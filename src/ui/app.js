@@ -464,7 +464,7 @@ async function loadFleetNics(more) {
       h('td', { class: 'owner' }, n.owner ?? ''), h('td', { class: 'reason' }, reasonText(n))));
     const body = $('#fleet-nics tbody');
     if (more) body.append(...rows);
-    else body.replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 8 }, 'no NIC'))]));
+    else body.replaceChildren(...(rows.length ? rows : [h('tr', {}, h('td', { colspan: 9 }, 'no NIC'))]));
     $('#fleet-more').hidden = !page.next;
   } catch (e) {
     showError(e);

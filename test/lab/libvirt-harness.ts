@@ -142,7 +142,7 @@ export async function startLibvirtLab(t: LibvirtHost, opts: LibvirtLabOptions = 
     for (let i = 0; i < 2 && args[0] === 'start' && r.code !== 0 && NOT_A_VERDICT.some((re) => re.test(r.stderr)); i++) {
       const first = r.stderr.trim();
       r = await attempt();
-      r = { ...r, stderr: `(started again after qemu's "${first}")\n${r.stderr}` };
+      r = { ...r, stderr: `(started again after "${first}")\n${r.stderr}` };
     }
     return r;
   };
@@ -193,8 +193,8 @@ export interface GuestNic {
  * A 512-byte boot sector that makes a guest answer `virsh shutdown` (ACPI power button) the way an OS does: it turns
  * on the power-button event (PM1_EN), sleeps until the button's status bit shows (PM1_STS; the BIOS timer wakes `hlt`
  * 18 times a second, so the guest idles), then asks for soft-off (PM1_CNT: SLP_TYP 0 = QEMU's _S5, SLP_EN). The PM
- * registers are where the PIIX4 of machine 'pc' has them here (I/O base 0x600: `info mtree` shows acpi-evt/-cnt there). Written as bytes, with the
- * 16-bit instruction each stands for: the project needs no assembler for 13 instructions.
+ * registers are where the PIIX4 of machine 'pc' has them here (I/O base 0x600: `info mtree` shows acpi-evt/-cnt
+ * there). Written as bytes, with the 16-bit instruction each stands for: no assembler needed for 13 instructions.
  */
 export function writeShutdownBootSector(file: string): string {
   const code = [
