@@ -15,11 +15,11 @@
 import { QbgError, fieldError } from '../domain/errors.js';
 import { parseMac, parseUuid } from '../domain/identifiers.js';
 import { stableInstanceId } from '../domain/instance-uuid.js';
-import type { VsiTypeLookup } from '../domain/vsi-type.js';
+import type { VsiTypeLookup, VsiTypeVersion } from '../domain/vsi-type.js';
 import { mergeInterfaceWithNetwork, mergeVirtualports } from './merge.js';
 import { readQbgNics } from './qbg-metadata.js';
 import { checkDomain } from './xml-check.js';
-import { parameterAttributes, parametersOfType, VIRTUALPORT_QBG, virtualportNode, virtualportOf, type QbgParameters } from './virtualport.js';
+import { parameterAttributes, parametersOfType, VIRTUALPORT_QBG, virtualportOf, virtualportText, type QbgParameters } from './virtualport.js';
 import {
   attr,
   children,
@@ -74,31 +74,25 @@ export interface RewriteResult {
 /** NICs an 802.1Qbg virtualport works on: macvtap, a VEPA network, an SR-IOV VF (libvirt associates all three). */
 const NIC_TYPES = ['direct', 'network', 'hostdev'] as const;
 
-/** Indentation of an element's children and of its closing tag, when the document is indented at all. */
-function indentOf(parent: XmlNode): { child?: string; closing?: string } {
+/**
+ * Indentation of an element's children and of its closing tag, when the document is indented at all, and the step
+ * one level deeper (the children's indentation past the closing tag's, two spaces when that cannot be told).
+ */
+function indentOf(parent: XmlNode): { child?: string; closing?: string; step: string } {
   const kids = children(parent);
   const firstEl = kids.findIndex((k) => tagName(k) !== undefined || !('#text' in k));
   const child = firstEl > 0 ? whitespaceOf(kids[firstEl - 1]) : undefined;
   const closing = kids.length > 0 ? whitespaceOf(kids[kids.length - 1]) : undefined;
-  return { child, closing };
+  const step = child && closing && child.startsWith(closing) ? child.slice(closing.length) || '  ' : '  ';
+  return { child, closing, step };
 }
 
-/**
- * Append a child element, copying the parent's indentation so the result reads like the rest of the file. Returns
- * what was inserted and how many characters before the parent's end tag (its closing indentation) it went.
- */
-function appendIndented(parent: XmlNode, make: (indent: string | undefined, step: string) => XmlNode): { added: XmlNode[]; beforeEnd: number } {
+/** Append a child element, copying the parent's indentation so the result reads like the rest of the file. */
+function appendIndented(parent: XmlNode, node: XmlNode): void {
   const kids = children(parent);
   const { child, closing } = indentOf(parent);
-  const step = child && closing && child.startsWith(closing) ? child.slice(closing.length) || '  ' : '  ';
-  const node = make(child, step);
-  if (child !== undefined && closing !== undefined) {
-    const added = [textNode(child), node];
-    kids.splice(kids.length - 1, 0, ...added);
-    return { added, beforeEnd: closing.length };
-  }
-  kids.push(node);
-  return { added: [node], beforeEnd: 0 };
+  if (child !== undefined && closing !== undefined) kids.splice(kids.length - 1, 0, textNode(child), node);
+  else kids.push(node);
 }
 
 /** Bring an existing <virtualport> up to `want`: add the type and missing attributes, write numbers in decimal. */
@@ -111,7 +105,7 @@ function completeVirtualport(vp: XmlNode, want: QbgParameters): boolean {
   let params = firstChild(vp, 'parameters');
   if (!params) {
     params = element('parameters');
-    appendIndented(vp, () => params!);
+    appendIndented(vp, params);
   }
   // Written the way libvirt writes them back (decimal numbers, a canonical UUID): "0x123457" becomes "1193047",
   // so the document qbg hands on reads the same as the one libvirt will store.
@@ -157,9 +151,16 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
 
   const changes: NicChange[] = [];
   /** text replacing [from, to) of the original, in document order */
-  const edits: Array<{ from: number; to: number; text: () => string }> = [];
+  const edits: Array<{ from: number; to: number; text: string }> = [];
   const quote = dominantQuote(xml);
   const matched = new Set<string>();
+  // NICs of one domain mostly share a profile: one lookup each per document (a store read checks its change stamp)
+  const looked = new Map<string, VsiTypeVersion | undefined>();
+  const typeOf = (name: string, version: number | undefined): VsiTypeVersion | undefined => {
+    const key = version === undefined ? name : `${name}\u0000${version}`;
+    if (!looked.has(key)) looked.set(key, types.get(name, version));
+    return looked.get(key);
+  };
   for (const iface of interfaces) {
     const macEl = firstChild(iface, 'mac');
     const macText = macEl ? attr(macEl, 'address') : undefined;
@@ -177,7 +178,7 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
         { field: `interface[${mac}].type` },
       );
     }
-    const t = types.get(ref.profile, ref.version);
+    const t = typeOf(ref.profile, ref.version);
     if (!t) {
       const name = ref.version !== undefined ? `${ref.profile} version ${ref.version}` : ref.profile;
       throw fieldError(`metadata.nic[${mac}].profile`, 'QBG_ERR_XML_UNKNOWN_PROFILE', mac, name);
@@ -207,18 +208,24 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
       if (vpEl) edits.push(removal(iface, vpEl, xml));
     } else if (vpEl) {
       action = completeVirtualport(vpEl, final) ? 'completed' : 'unchanged';
-      if (action === 'completed') edits.push({ from: span.start, to: span.end, text: () => serializeXmlNodes([iface], quote) });
+      if (action === 'completed') edits.push({ from: span.start, to: span.end, text: serializeXmlNodes([iface], quote) });
     } else {
-      const { added, beforeEnd } = appendIndented(iface, (indent, step) => virtualportNode(final, indent, step));
-      const at = span.close - beforeEnd;
-      edits.push({ from: at, to: at, text: () => serializeXmlNodes(added, quote) });
+      const { child, closing, step } = indentOf(iface);
+      // before the closing indentation when the interface is indented (the new element gets the children's own
+      // indentation), else straight before </interface>
+      const at = child !== undefined && closing !== undefined ? span.close - closing.length : span.close;
+      const text = (child !== undefined && closing !== undefined ? child : '') + virtualportText(final, quote, child, step);
+      edits.push({ from: at, to: at, text });
       action = 'added';
     }
     if (type === 'network') {
       const source = firstChild(iface, 'source');
       const netName = source ? attr(source, 'network') : undefined;
       const netXml = netName !== undefined ? opts.networks?.[netName] : undefined;
-      if (netXml !== undefined) mergeInterfaceWithNetwork(iface, where, parseXmlDocument(netXml, `networks.${netName}`, opts.limits));
+      // checked against the network: the virtualport the interface carries from now on (owner libvirt), or the one
+      // the document had (owner qbg: the rewrite removes it, but a conflict there is still the admin's mistake)
+      const fromInterface = ownership === 'qbg' ? existing : { where, type: VIRTUALPORT_QBG, parameters: final };
+      if (netXml !== undefined) mergeInterfaceWithNetwork(iface, where, parseXmlDocument(netXml, `networks.${netName}`, opts.limits), fromInterface);
     }
     changes.push({ mac, profile: t.name, interfaceType: type as NicChange['interfaceType'], owner: ownership, virtualport: final, instanceIdFrom, action });
   }
@@ -235,7 +242,7 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
   let out = '';
   let at = 0;
   for (const e of edits) {
-    out += xml.slice(at, e.from) + e.text();
+    out += xml.slice(at, e.from) + e.text;
     at = e.to;
   }
   return { xml: out + xml.slice(at), changes };
@@ -257,11 +264,11 @@ function refuseUnnamedVirtualports(interfaces: XmlNode[], refs: Map<string, unkn
 }
 
 /** The edit that drops an element and the indentation before it, leaving every other byte as it was. */
-function removal(parent: XmlNode, el: XmlNode, xml: string): { from: number; to: number; text: () => string } {
+function removal(parent: XmlNode, el: XmlNode, xml: string): { from: number; to: number; text: string } {
   const span = spanOf(el)!;
   const kids = children(parent);
   const before = kids[kids.indexOf(el) - 1];
   const ws = before ? whitespaceOf(before) : undefined;
   const from = ws !== undefined && xml.slice(span.start - ws.length, span.start) === ws ? span.start - ws.length : span.start;
-  return { from, to: span.end, text: () => '' };
+  return { from, to: span.end, text: '' };
 }

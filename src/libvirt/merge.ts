@@ -132,12 +132,18 @@ export function networkLevels(networkDoc: XmlNode[], portgroup: string | undefin
 
 /**
  * The whole check for one <interface type='network'> against its network: merge, then completeness. Returns the
- * virtualport libvirt will use (undefined: none).
+ * virtualport libvirt will use (undefined: none). `fromInterface` is the interface's own level when it is not the
+ * one in the tree (the domain rewrite checks the virtualport it is about to write).
  */
-export function mergeInterfaceWithNetwork(iface: XmlNode, ifaceWhere: string, networkDoc: XmlNode[]): MergedVirtualport | undefined {
+export function mergeInterfaceWithNetwork(
+  iface: XmlNode,
+  ifaceWhere: string,
+  networkDoc: XmlNode[],
+  fromInterface: VirtualportLevel | undefined = virtualportOf(iface, ifaceWhere),
+): MergedVirtualport | undefined {
   const source = firstChild(iface, 'source');
   const levels = networkLevels(networkDoc, source ? attr(source, 'portgroup') : undefined);
-  const merged = mergeVirtualports(virtualportOf(iface, ifaceWhere), levels.fromNetwork, levels.fromPortgroup);
+  const merged = mergeVirtualports(fromInterface, levels.fromNetwork, levels.fromPortgroup);
   checkComplete(merged, ifaceWhere);
   return merged;
 }

@@ -5,7 +5,7 @@ import { fieldError } from '../domain/errors.js';
 import { managerId2ToByte, parseManagerId, parseTypeId, parseTypeIdVersion, parseUuid } from '../domain/identifiers.js';
 import type { VsiTypeSpec } from '../domain/vsi-type.js';
 import type { XMLBuilder } from 'xmlbuilder2/lib/interfaces.js';
-import { attr, attributes, element, firstChild, textNode, type XmlNode } from './xml-read.js';
+import { attr, attributes, escapeAttribute, firstChild, type Quote, type XmlNode } from './xml-read.js';
 import type { XmlElementSpec } from './xml-template.js';
 
 export const VIRTUALPORT_QBG = '802.1Qbg';
@@ -126,9 +126,15 @@ export function virtualportSpec(p: QbgParameters): XmlElementSpec {
   return { name: 'virtualport', attrs: [['type', VIRTUALPORT_QBG]], children: [{ name: 'parameters', attrs: parameterAttributes(p) }] };
 }
 
-/** The same element as a node of a parsed document (domain rewrite), indented like its new siblings. */
-export function virtualportNode(p: QbgParameters, indent: string | undefined, step = '  '): XmlNode {
-  const params = element('parameters', parameterAttributes(p));
-  const kids = indent === undefined ? [params] : [textNode(indent + step), params, textNode(indent)];
-  return element('virtualport', [['type', VIRTUALPORT_QBG]], kids);
+/**
+ * The same element as text for the domain rewrite, which splices it into the document as it is: attributes in the
+ * document's `quote`, the parameters on their own line one `step` deeper than `indent` (the indentation of the
+ * virtualport itself), all on one line when the document is not indented (`indent` undefined).
+ */
+export function virtualportText(p: QbgParameters, quote: Quote, indent: string | undefined, step = '  '): string {
+  let params = '<parameters';
+  for (const [name, value] of parameterAttributes(p)) params += ` ${name}=${quote}${escapeAttribute(value, quote)}${quote}`;
+  params += '/>';
+  const open = `<virtualport type=${quote}${VIRTUALPORT_QBG}${quote}>`;
+  return indent === undefined ? `${open}${params}</virtualport>` : `${open}${indent}${step}${params}${indent}</virtualport>`;
 }

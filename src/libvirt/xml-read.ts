@@ -123,7 +123,13 @@ export type Quote = "'" | '"';
  * usually has them; writing the document back in its own style keeps the diff down to what qbg changed.
  */
 export function dominantQuote(xml: string): Quote {
-  return xml.split("='").length > xml.split('="').length ? "'" : '"';
+  return occurrences(xml, "='") > occurrences(xml, '="') ? "'" : '"';
+}
+
+function occurrences(s: string, of: string): number {
+  let n = 0;
+  for (let i = s.indexOf(of); i !== -1; i = s.indexOf(of, i + of.length)) n++;
+  return n;
 }
 
 /**
@@ -263,6 +269,12 @@ export function decodeEntities(s: string): string {
 
 export function escapeXml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** An attribute value escaped for writing between `quote`s (what escapeXml leaves of it, and that quote). */
+export function escapeAttribute(s: string, quote: Quote): string {
+  const e = escapeXml(s);
+  return quote === "'" ? e.replace(/'/g, '&apos;') : e;
 }
 
 // ---- Located parsing: the domain rewrite edits the document in place ------------------------------------------------
