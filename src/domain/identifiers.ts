@@ -54,8 +54,12 @@ const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 
 /** MAC in canonical lower-case colon form. Multicast/broadcast are refused: a VM NIC's MAC is unicast. */
 export function parseMac(v: unknown, field = 'mac'): string {
-  const s = typeof v === 'string' ? v.trim().toLowerCase().replace(/-/g, ':') : '';
-  if (!MAC_RE.test(s)) throw fieldError(field, 'QBG_ERR_MAC_FORMAT', field, v);
+  // most MACs arrive canonical (libvirt writes them so, and qbg reads each a few times per document)
+  let s = typeof v === 'string' ? v : '';
+  if (!MAC_RE.test(s)) {
+    s = s.trim().toLowerCase().replace(/-/g, ':');
+    if (!MAC_RE.test(s)) throw fieldError(field, 'QBG_ERR_MAC_FORMAT', field, v);
+  }
   if (parseInt(s.slice(0, 2), 16) & 1) throw fieldError(field, 'QBG_ERR_MAC_FORMAT', field, `${String(v)} (multicast)`);
   return s;
 }
@@ -64,6 +68,7 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
 /** UUID in canonical lower-case 8-4-4-4-12 form; the 32-hex-digit form without dashes is accepted too. */
 export function parseUuid(v: unknown, field = 'uuid'): string {
+  if (typeof v === 'string' && UUID_RE.test(v)) return v; // already canonical
   let s = typeof v === 'string' ? v.trim().toLowerCase() : '';
   if (/^[0-9a-f]{32}$/.test(s)) s = `${s.slice(0, 8)}-${s.slice(8, 12)}-${s.slice(12, 16)}-${s.slice(16, 20)}-${s.slice(20)}`;
   if (!UUID_RE.test(s)) throw fieldError(field, 'QBG_ERR_UUID_FORMAT', field, v);

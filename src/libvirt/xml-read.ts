@@ -123,13 +123,15 @@ export type Quote = "'" | '"';
  * usually has them; writing the document back in its own style keeps the diff down to what qbg changed.
  */
 export function dominantQuote(xml: string): Quote {
-  return occurrences(xml, "='") > occurrences(xml, '="') ? "'" : '"';
-}
-
-function occurrences(s: string, of: string): number {
-  let n = 0;
-  for (let i = s.indexOf(of); i !== -1; i = s.indexOf(of, i + of.length)) n++;
-  return n;
+  // how often =' and =" occur, in one pass
+  let single = 0;
+  let double = 0;
+  for (let i = xml.indexOf('='); i !== -1; i = xml.indexOf('=', i + 1)) {
+    const c = xml.charCodeAt(i + 1);
+    if (c === 0x27) single++;
+    else if (c === 0x22) double++;
+  }
+  return single > double ? "'" : '"';
 }
 
 /**
@@ -165,7 +167,8 @@ export function serializeXmlNodes(nodes: XmlNode[], quote: Quote = '"'): string 
 
 /** Element name (with prefix), or undefined for text, comment and CDATA nodes. PIs start with '?'. */
 export function tagName(n: XmlNode): string | undefined {
-  for (const k of Object.keys(n)) if (k !== ATTRS && k !== TEXT && k !== COMMENT && k !== CDATA) return k;
+  // for…in, not Object.keys: no array per call (the tree is walked by name all the time); nodes are plain objects
+  for (const k in n) if (k !== ATTRS && k !== TEXT && k !== COMMENT && k !== CDATA) return k;
   return undefined;
 }
 
@@ -198,7 +201,8 @@ function rawAttributes(n: XmlNode): Record<string, string> {
 /** All attributes, entity-decoded. */
 export function attributes(n: XmlNode): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(rawAttributes(n))) out[k] = decodeEntities(String(v));
+  const raw = rawAttributes(n);
+  for (const k in raw) out[k] = decodeEntities(String(raw[k]));
   return out;
 }
 
@@ -227,7 +231,7 @@ export function element(name: string, attrs: Array<[string, string]> = [], kids:
 }
 
 export function textNode(s: string): XmlNode {
-  return { [TEXT]: s };
+  return { '#text': s }; // TEXT, as a literal key: V8 builds this object from a boilerplate
 }
 
 /** Whitespace-only text (indentation) as written in the document, or undefined. */
@@ -245,8 +249,10 @@ export function namespaceOf(n: XmlNode, ancestors: XmlNode[]): string | undefine
   const name = tagName(n) ?? '';
   const colon = name.indexOf(':');
   const decl = colon === -1 ? 'xmlns' : `xmlns:${name.slice(0, colon)}`;
-  for (const e of [n, ...[...ancestors].reverse()]) {
-    const v = attr(e, decl);
+  const own = attr(n, decl);
+  if (own !== undefined) return own;
+  for (let i = ancestors.length - 1; i >= 0; i--) {
+    const v = attr(ancestors[i], decl);
     if (v !== undefined) return v;
   }
   return undefined;
@@ -267,23 +273,28 @@ export function decodeEntities(s: string): string {
   );
 }
 
+const NEEDS_ESCAPE = /[&<>"]/;
+
 export function escapeXml(s: string): string {
+  if (!NEEDS_ESCAPE.test(s)) return s;
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
 /** An attribute value escaped for writing between `quote`s (what escapeXml leaves of it, and that quote). */
 export function escapeAttribute(s: string, quote: Quote): string {
   const e = escapeXml(s);
-  return quote === "'" ? e.replace(/'/g, '&apos;') : e;
+  return quote === "'" && e.includes("'") ? e.replace(/'/g, '&apos;') : e;
 }
 
 // ---- Located parsing: the domain rewrite edits the document in place ------------------------------------------------
 //
 // scanXmlDocument checks well-formedness itself (XML 1.0 without a DTD: names, attributes quoted and unique, only
 // the five predefined entities and legal character references, comments without "--", one root, balanced tags,
-// legal characters) in one pass of sticky regular expressions, and builds the same tree as parseXmlDocument with
-// each element's place in the text. fast-xml-parser's validate + parse took ~60 % of a rewrite; this is a few
-// times faster, and lets the rewrite splice its changes into the original text so every other byte stays.
+// legal characters) in one pass over the text, and builds the same tree as parseXmlDocument with each element's
+// place in the text. fast-xml-parser's validate + parse took ~60 % of a rewrite; this is many times faster, and
+// lets the rewrite splice its changes into the original text so every other byte stays. The pass reads character
+// codes: a sticky regular expression per tag and attribute (and the match arrays they return) cost more than
+// everything else the rewrite does; names with non-ASCII characters go to the full NAME expression.
 
 /** Where an element is in the text it was scanned from: [start, end) and the offset of its end tag (-1: `<a/>`). */
 export interface XmlSpan {
@@ -300,139 +311,233 @@ export function spanOf(n: XmlNode): XmlSpan | undefined {
 
 const NAME_START = 'A-Za-z_:\\u00C0-\\u00D6\\u00D8-\\u00F6\\u00F8-\\u02FF\\u0370-\\u037D\\u037F-\\u1FFF\\u200C\\u200D\\u2070-\\u218F\\u2C00-\\u2FEF\\u3001-\\uD7FF\\uF900-\\uFDCF\\uFDF0-\\uFFFD\\uD800-\\uDBFF';
 const NAME = `[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F\\u2040\\uDC00-\\uDFFF]*`;
-const START_TAG = new RegExp(`<(${NAME})`, 'y');
-const ATTRIBUTE = new RegExp(`[ \\t\\r\\n]+(${NAME})[ \\t\\r\\n]*=[ \\t\\r\\n]*(?:"([^<"]*)"|'([^<']*)')`, 'y');
-const TAG_END = /[ \t\r\n]*(\/?)>/y;
-const END_TAG = new RegExp(`</(${NAME})[ \\t\\r\\n]*>`, 'y');
-const PI_TARGET = new RegExp(`<\\?(${NAME})`, 'y');
+const NAME_AT = new RegExp(NAME, 'y');
 const REFERENCE = /&(?:#[0-9]+|#x[0-9a-fA-F]+|amp|lt|gt|quot|apos);/y;
 const ILLEGAL_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-const BLANK = /^[ \t\r\n]*$/;
+
+const LT = 0x3c;
+const GT = 0x3e;
+const SLASH = 0x2f;
+const BANG = 0x21;
+const QUESTION = 0x3f;
+const EQUALS = 0x3d;
+const DQUOTE = 0x22;
+const SQUOTE = 0x27;
+
+/** XML's S: space, tab, CR, LF (NaN past the end is not). */
+function isBlank(c: number): boolean {
+  return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+}
+
+/** The end of the XML name that starts at i; i when none does. ASCII by hand, anything else by NAME. */
+function nameEnd(xml: string, i: number): number {
+  let c = xml.charCodeAt(i);
+  if (!((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || c === 0x5f || c === 0x3a)) return c >= 0x80 ? nameEndFull(xml, i) : i;
+  for (let j = i + 1; ; j++) {
+    c = xml.charCodeAt(j);
+    // a-z A-Z 0-9 : _ - .
+    if ((c >= 0x61 && c <= 0x7a) || (c >= 0x41 && c <= 0x5a) || (c >= 0x30 && c <= 0x3a) || c === 0x5f || c === 0x2d || c === 0x2e) continue;
+    return c >= 0x80 ? nameEndFull(xml, i) : j;
+  }
+}
+
+function nameEndFull(xml: string, i: number): number {
+  NAME_AT.lastIndex = i;
+  return NAME_AT.test(xml) ? NAME_AT.lastIndex : i;
+}
+
+/**
+ * The names met so far, by length and first character. A name sliced out of the text is a new string each time,
+ * and a new string as a property key must first be looked up in V8's string table: that lookup, for every element
+ * and attribute name, was a third of the scan. A document repeats a few dozen names (libvirt's vocabulary), so the
+ * scan takes the string it already has. Bounded: a document of made-up names only empties it.
+ */
+const knownNames = new Map<number, string[]>();
+let knownCount = 0;
+const MAX_KNOWN_NAMES = 2048;
+
+/** xml.slice(start, end), the same string as last time when this name was seen before. */
+function nameAt(xml: string, start: number, end: number): string {
+  const key = (end - start) * 0x10000 + xml.charCodeAt(start);
+  let bucket = knownNames.get(key);
+  if (bucket !== undefined) {
+    for (let k = 0; k < bucket.length; k++) if (xml.startsWith(bucket[k], start)) return bucket[k];
+  } else {
+    if (knownCount >= MAX_KNOWN_NAMES) {
+      knownNames.clear();
+      knownCount = 0;
+    }
+    bucket = [];
+    knownNames.set(key, bucket);
+  }
+  const name = xml.slice(start, end);
+  if (bucket.length < 16) {
+    bucket.push(name);
+    knownCount++;
+  }
+  return name;
+}
+
+function skipBlanks(xml: string, i: number): number {
+  while (isBlank(xml.charCodeAt(i))) i++;
+  return i;
+}
+
+/** QBG_ERR_XML_PARSE naming the line and column of offset `at`. */
+function notWellFormed(xml: string, field: string, at: number, what: string): never {
+  const before = xml.slice(0, at);
+  const line = before.split('\n').length;
+  throw fieldError(field, 'QBG_ERR_XML_PARSE', `${what} (line ${line}, column ${at - before.lastIndexOf('\n')})`);
+}
+
+/** Every '&' of s (found at offset `at` of xml) starts one of the five entity references or a character reference. */
+function checkReferences(xml: string, field: string, s: string, at: number): void {
+  for (let i = s.indexOf('&'); i !== -1; i = s.indexOf('&', i + 1)) {
+    REFERENCE.lastIndex = i;
+    if (!REFERENCE.test(s)) notWellFormed(xml, field, at + i, "'&' must start &amp; &lt; &gt; &quot; &apos; or a character reference");
+  }
+}
 
 /** Parse within limits, keeping each element's place. Errors as parseXmlDocument's. */
 export function scanXmlDocument(xml: string, field = 'xml', limits: XmlLimits = XML_LIMITS): XmlNode[] {
   checkBeforeParsing(xml, field, limits);
   checkCharacterReferences(xml, field);
-  const fail = (at: number, what: string): never => {
-    const before = xml.slice(0, at);
-    const line = before.split('\n').length;
-    throw fieldError(field, 'QBG_ERR_XML_PARSE', `${what} (line ${line}, column ${at - before.lastIndexOf('\n')})`);
-  };
   const illegal = ILLEGAL_CHAR.exec(xml);
-  if (illegal) fail(illegal.index, `character U+${illegal[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} is not allowed in XML`);
-  const checkReferences = (s: string, at: number): void => {
-    for (let i = s.indexOf('&'); i !== -1; i = s.indexOf('&', i + 1)) {
-      REFERENCE.lastIndex = i;
-      if (!REFERENCE.test(s)) fail(at + i, "'&' must start &amp; &lt; &gt; &quot; &apos; or a character reference");
-    }
-  };
+  if (illegal) {
+    notWellFormed(xml, field, illegal.index, `character U+${illegal[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} is not allowed in XML`);
+  }
 
   const top: XmlNode[] = [];
-  const stack: Array<{ name: string; kids: XmlNode[]; node: XmlNode }> = [];
+  // the open elements, innermost last
+  const openNames: string[] = [];
+  const openKids: XmlNode[][] = [];
+  const openSpans: XmlSpan[] = [];
+  let depth = 0;
   let kids = top;
   let nodes = 0;
   let roots = 0;
-  const count = (): void => {
-    if (++nodes > limits.maxNodes) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'node count', limits.maxNodes);
-  };
-  let i = xml.charCodeAt(0) === 0xfeff ? 1 : 0;
+  const bom = xml.charCodeAt(0) === 0xfeff ? 1 : 0;
+  let i = bom;
   const n = xml.length;
   while (i < n) {
     const lt = xml.indexOf('<', i);
     const textEnd = lt === -1 ? n : lt;
     if (textEnd > i) {
       const text = xml.slice(i, textEnd);
-      if (stack.length === 0) {
-        if (!BLANK.test(text)) fail(i, 'text outside the root element');
+      if (depth === 0) {
+        if (skipBlanks(xml, i) < textEnd) notWellFormed(xml, field, i, 'text outside the root element');
       } else {
-        checkReferences(text, i);
+        if (text.includes('&')) checkReferences(xml, field, text, i);
         const cdataEnd = text.indexOf(']]>');
-        if (cdataEnd !== -1) fail(i + cdataEnd, "']]>' is not allowed in text");
+        if (cdataEnd !== -1) notWellFormed(xml, field, i + cdataEnd, "']]>' is not allowed in text");
       }
-      count();
-      kids.push({ [TEXT]: text });
+      if (++nodes > limits.maxNodes) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'node count', limits.maxNodes);
+      kids.push(textNode(text));
       i = textEnd;
       if (lt === -1) break;
     }
     const c = xml.charCodeAt(i + 1);
-    if (c === 0x2f /* / */) {
-      END_TAG.lastIndex = i;
-      const m = END_TAG.exec(xml);
-      if (!m) fail(i, 'malformed end tag');
-      const open = stack.pop();
-      if (!open) fail(i, `end tag </${m![1]}> without a start tag`);
-      if (open!.name !== m![1]) fail(i, `expected </${open!.name}>, found </${m![1]}>`);
-      const span = spanOf(open!.node)!;
+    if (c === SLASH) {
+      // </name S? >
+      const tagAt = i + 2;
+      const end = nameEnd(xml, tagAt);
+      const gt = skipBlanks(xml, end);
+      if (end === tagAt || xml.charCodeAt(gt) !== GT) notWellFormed(xml, field, i, 'malformed end tag');
+      if (depth === 0) notWellFormed(xml, field, i, `end tag </${xml.slice(tagAt, end)}> without a start tag`);
+      depth--;
+      const open = openNames.pop()!;
+      if (end - tagAt !== open.length || !xml.startsWith(open, tagAt)) {
+        notWellFormed(xml, field, i, `expected </${open}>, found </${xml.slice(tagAt, end)}>`);
+      }
+      const span = openSpans.pop()!;
+      openKids.pop();
       span.close = i;
-      span.end = END_TAG.lastIndex;
-      kids = stack.length ? stack[stack.length - 1].kids : top;
-      i = END_TAG.lastIndex;
-    } else if (c === 0x21 /* ! */) {
+      span.end = gt + 1;
+      kids = depth ? openKids[depth - 1] : top;
+      i = gt + 1;
+    } else if (c === BANG) {
       if (xml.startsWith('<!--', i)) {
         const end = xml.indexOf('-->', i + 4);
-        if (end === -1) fail(i, 'unterminated comment');
+        if (end === -1) notWellFormed(xml, field, i, 'unterminated comment');
         const body = xml.slice(i + 4, end);
-        if (body.includes('--') || body.endsWith('-')) fail(i, "'--' is not allowed inside a comment");
-        count();
+        if (body.includes('--') || body.endsWith('-')) notWellFormed(xml, field, i, "'--' is not allowed inside a comment");
+        if (++nodes > limits.maxNodes) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'node count', limits.maxNodes);
         kids.push({ [COMMENT]: [{ [TEXT]: body }] });
         i = end + 3;
-      } else if (xml.startsWith('<![CDATA[', i) && stack.length) {
+      } else if (depth > 0 && xml.startsWith('<![CDATA[', i)) {
         const end = xml.indexOf(']]>', i + 9);
-        if (end === -1) fail(i, 'unterminated CDATA section');
-        count();
+        if (end === -1) notWellFormed(xml, field, i, 'unterminated CDATA section');
+        if (++nodes > limits.maxNodes) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'node count', limits.maxNodes);
         kids.push({ [CDATA]: [{ [TEXT]: xml.slice(i + 9, end) }] });
         i = end + 3;
-      } else fail(i, "unexpected '<!'");
-    } else if (c === 0x3f /* ? */) {
-      PI_TARGET.lastIndex = i;
-      const m = PI_TARGET.exec(xml);
+      } else notWellFormed(xml, field, i, "unexpected '<!'");
+    } else if (c === QUESTION) {
+      // <?target (S anything)??>
+      const targetEnd = nameEnd(xml, i + 2);
       const end = xml.indexOf('?>', i + 2);
-      if (!m || end === -1) fail(i, 'malformed processing instruction');
-      const target = m![1];
-      const rest = xml.slice(PI_TARGET.lastIndex, end);
-      if (rest !== '' && !/^[ \t\r\n]/.test(rest)) fail(i, 'malformed processing instruction');
-      if (target.toLowerCase() === 'xml' && i !== (xml.charCodeAt(0) === 0xfeff ? 1 : 0)) fail(i, 'the XML declaration must come first');
-      count();
-      kids.push({ [`?${target}`]: [] });
+      if (targetEnd === i + 2 || end === -1 || end < targetEnd) notWellFormed(xml, field, i, 'malformed processing instruction');
+      if (end > targetEnd && !isBlank(xml.charCodeAt(targetEnd))) notWellFormed(xml, field, i, 'malformed processing instruction');
+      const target = xml.slice(i + 2, targetEnd);
+      if (target.toLowerCase() === 'xml' && i !== bom) notWellFormed(xml, field, i, 'the XML declaration must come first');
+      if (++nodes > limits.maxNodes) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'node count', limits.maxNodes);
+      const pi: XmlNode = {};
+      pi[`?${target}`] = [];
+      kids.push(pi);
       i = end + 2;
     } else {
-      START_TAG.lastIndex = i;
-      const m = START_TAG.exec(xml);
-      if (!m) fail(i, "'<' must start a tag");
-      const name = m![1];
-      let at = START_TAG.lastIndex;
+      // <name (S name S? = S? "value")* S? /? >
+      const tagAt = i + 1;
+      const nameEndAt = nameEnd(xml, tagAt);
+      if (nameEndAt === tagAt) notWellFormed(xml, field, i, "'<' must start a tag");
+      const name = nameAt(xml, tagAt, nameEndAt);
+      let at = nameEndAt;
       let attrs: Record<string, string> | undefined;
       for (;;) {
-        ATTRIBUTE.lastIndex = at;
-        const a = ATTRIBUTE.exec(xml);
-        if (!a) break;
-        const value = a[2] ?? a[3];
+        const attrAt = skipBlanks(xml, at);
+        if (attrAt === at) break;
+        const attrEnd = nameEnd(xml, attrAt);
+        if (attrEnd === attrAt) break;
+        const eq = skipBlanks(xml, attrEnd);
+        if (xml.charCodeAt(eq) !== EQUALS) break;
+        const open = skipBlanks(xml, eq + 1);
+        const q = xml.charCodeAt(open);
+        if (q !== DQUOTE && q !== SQUOTE) break;
+        const close = xml.indexOf(q === DQUOTE ? '"' : "'", open + 1);
+        if (close === -1) break;
+        const value = xml.slice(open + 1, close);
+        if (value.includes('<')) break;
+        const attrName = nameAt(xml, attrAt, attrEnd);
         attrs ??= Object.create(null) as Record<string, string>;
-        if (a[1] in attrs) fail(at, `attribute ${a[1]} given twice`);
-        if (value.includes('&')) checkReferences(value, at);
-        attrs[a[1]] = value;
-        at = ATTRIBUTE.lastIndex;
+        if (attrName in attrs) notWellFormed(xml, field, at, `attribute ${attrName} given twice`);
+        if (value.includes('&')) checkReferences(xml, field, value, at);
+        attrs[attrName] = value;
+        at = close + 1;
       }
-      TAG_END.lastIndex = at;
-      const e = TAG_END.exec(xml);
-      if (!e) fail(at, `malformed start tag <${name}> (attributes need a quoted value)`);
-      if (stack.length === 0 && roots++ > 0) throw fieldError(field, 'QBG_ERR_XML_SHAPE', `${field}: a document needs exactly one root element`);
-      if (stack.length + 1 > limits.maxDepth) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'nesting depth', `${limits.maxDepth} levels`);
-      count();
+      let gt = skipBlanks(xml, at);
+      const empty = xml.charCodeAt(gt) === SLASH;
+      if (empty) gt++;
+      if (xml.charCodeAt(gt) !== GT) notWellFormed(xml, field, at, `malformed start tag <${name}> (attributes need a quoted value)`);
+      if (depth === 0 && roots++ > 0) throw fieldError(field, 'QBG_ERR_XML_SHAPE', `${field}: a document needs exactly one root element`);
+      if (depth + 1 > limits.maxDepth) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'nesting depth', `${limits.maxDepth} levels`);
+      if (++nodes > limits.maxNodes) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'node count', limits.maxNodes);
       const children: XmlNode[] = [];
-      const node: XmlNode = { [name]: children };
+      const node: XmlNode = {};
+      node[name] = children; // not { [name]: children }: a literal with a computed key is several times slower
       if (attrs) node[ATTRS] = attrs;
-      const span: XmlSpan = { start: i, end: TAG_END.lastIndex, close: -1 };
+      const span: XmlSpan = { start: i, end: gt + 1, close: -1 };
       (node as { [SPAN]?: XmlSpan })[SPAN] = span;
       kids.push(node);
-      i = TAG_END.lastIndex;
-      if (e![1] !== '/') {
-        stack.push({ name, kids: children, node });
+      i = gt + 1;
+      if (!empty) {
+        openNames.push(name);
+        openKids.push(children);
+        openSpans.push(span);
+        depth++;
         kids = children;
       }
     }
   }
-  if (stack.length) fail(n, `unclosed <${stack[stack.length - 1].name}>`);
-  if (roots === 0) fail(n, 'no root element');
+  if (depth) notWellFormed(xml, field, n, `unclosed <${openNames[depth - 1]}>`);
+  if (roots === 0) notWellFormed(xml, field, n, 'no root element');
   return top;
 }

@@ -72,6 +72,15 @@ t.test('the scanner refuses what is not well-formed, with the catalogue codes', 
     ['<domain><1a/></domain>', /'<' must start a tag/],
     ['<domain>', /unclosed <domain>/],
     ['</domain>', /without a start tag/],
+    // the grammar's edges, where the character-code scanner decides by hand what the regex scanner's NAME did
+    ['<domain b="1"c="2"/>', /quoted value.*column 14/],
+    ['<domain/ >', /quoted value/],
+    ['<ab></abc>', /expected <\/ab>, found <\/abc>/],
+    ['<abc></ab>', /expected <\/abc>, found <\/ab>/],
+    ['<\u00b7a/>', /'<' must start a tag/],
+    ['<a \u00b7b="1"/>', /quoted value/],
+    ['<a></ a>', /malformed end tag/],
+    ['<?pi"x?><domain/>', /processing instruction/],
   ];
   for (const [xml, msg] of parse) t.throws(() => scanXmlDocument(xml, 'domain'), { code: 'QBG_ERR_XML_PARSE', field: 'domain', message: msg }, JSON.stringify(xml));
   t.throws(() => scanXmlDocument('<a/><b/>'), { code: 'QBG_ERR_XML_SHAPE' }, 'two roots');
@@ -82,4 +91,5 @@ t.test('the scanner refuses what is not well-formed, with the catalogue codes', 
   t.throws(() => scanXmlDocument(`<a>${'x'.repeat(XML_LIMITS.maxBytes)}</a>`), { code: 'QBG_ERR_XML_LIMIT', message: /size/ });
   // and what is well-formed passes: BOM, names with dots/dashes/non-ASCII, astral characters, all five entities
   t.doesNotThrow(() => scanXmlDocument('\ufeff<?xml version="1.0"?><d-1.x é="&lt;&gt;&amp;&quot;&apos;&#65;&#x1F600;">😀<![CDATA[]]]]><e\t/></d-1.x>'));
+  t.doesNotThrow(() => scanXmlDocument('<a\u00b7b \u00e9="1" \ud800\udc00:x="2" c\n=\n\'3\'\r\n><?pi\tdata?></a\u00b7b\t>'), 'non-ASCII and astral names, blanks around =');
 });
