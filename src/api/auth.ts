@@ -66,16 +66,20 @@ export function tokenFrom(req: FastifyRequest): string | undefined {
  */
 export function registerAuth(app: FastifyInstance, tokens: TokenConfig): void {
   const open = tokens.admin.length + tokens.hook.length + tokens.monitor.length === 0;
-  app.addHook('onRequest', async (req) => {
-    const needed = req.routeOptions.config?.role;
-    if (req.routeOptions.url === undefined) return; // 404: let fastify answer
-    if (needed === PUBLIC) return;
-    if (needed === undefined) throw qbgError('QBG_ERR_FORBIDDEN', 'anyone', `${req.method} ${req.routeOptions.url}`, 'a declared role');
+  // A callback hook reading routeOptions once: it runs on every request, and each routeOptions read builds a new
+  // object (an async hook adds a promise); status reads are polled thousands of times a second.
+  app.addHook('onRequest', (req, _reply, done) => {
+    const { url, config } = req.routeOptions;
+    if (url === undefined) return done(); // 404: let fastify answer
+    const needed = config?.role;
+    if (needed === PUBLIC) return done();
+    if (needed === undefined) return done(qbgError('QBG_ERR_FORBIDDEN', 'anyone', `${req.method} ${url}`, 'a declared role'));
     // refused in the open mode too: a client that puts its token in URLs must learn it before tokens are set
-    if (req.routeOptions.config?.urlToken !== true && urlTokenOf(req) !== undefined) throw fieldError('token', 'QBG_ERR_TOKEN_IN_URL');
+    if (config?.urlToken !== true && urlTokenOf(req) !== undefined) return done(fieldError('token', 'QBG_ERR_TOKEN_IN_URL'));
     const role: Role | undefined = open ? 'admin' : roleForToken(tokens, tokenFrom(req));
-    if (!role) throw qbgError('QBG_ERR_UNAUTHORIZED');
-    if (!GRANTS[role].includes(needed)) throw qbgError('QBG_ERR_FORBIDDEN', role, `${req.method} ${req.routeOptions.url}`, needed);
+    if (!role) return done(qbgError('QBG_ERR_UNAUTHORIZED'));
+    if (!GRANTS[role].includes(needed)) return done(qbgError('QBG_ERR_FORBIDDEN', role, `${req.method} ${url}`, needed));
     req.role = role;
+    done();
   });
 }

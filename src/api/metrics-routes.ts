@@ -9,10 +9,12 @@ export interface MetricsRouteDeps {
 export function metricsRoutes(deps: MetricsRouteDeps): FastifyPluginAsync {
   const plugin: FastifyPluginAsync = async (app) => {
     // Label by the route pattern (/nics/:id), never the raw URL: one series per route, not per NIC.
-    app.addHook('onResponse', async (req, reply) => {
+    // (a callback hook: it runs on every request, an async one adds a promise to each)
+    app.addHook('onResponse', (req, reply, done) => {
       const route = req.routeOptions.url;
-      if (route === undefined) return; // 404s: unbounded URLs, not worth a series each
-      deps.metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+      // 404s: unbounded URLs, not worth a series each
+      if (route !== undefined) deps.metrics.observeHttp(req.method, route, reply.statusCode, reply.elapsedTime / 1000);
+      done();
     });
 
     app.get('/metrics', { config: { role: 'monitor' }, schema: { hide: true } }, async (_req, reply) => {

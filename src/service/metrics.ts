@@ -31,6 +31,7 @@ export class QbgMetrics {
   private readonly reconcileRetries: Counter<'outcome' | 'reason'>;
   private readonly uplinkDrift: Counter;
   private readonly httpSeconds: Histogram<'method' | 'route' | 'status_code'>;
+  private readonly httpSeries = new Map<string, ReturnType<Histogram<'method' | 'route' | 'status_code'>['labels']>>();
   private readonly webhookDeliveries: Counter<'outcome'>;
   private readonly webhookDropped: Counter;
   private readonly sseClients: Gauge;
@@ -148,7 +149,12 @@ export class QbgMetrics {
   }
 
   observeHttp(method: string, route: string, statusCode: number, seconds: number): void {
-    this.httpSeconds.observe({ method, route, status_code: String(statusCode) }, seconds);
+    // prom-client hashes the label set on every observe; a route answers with few (method, status) pairs, so keep
+    // each series' child (bounded: routes × methods × status codes are all finite)
+    const key = `${method} ${statusCode} ${route}`;
+    let series = this.httpSeries.get(key);
+    if (series === undefined) this.httpSeries.set(key, (series = this.httpSeconds.labels({ method, route, status_code: String(statusCode) })));
+    series.observe(seconds);
   }
 
   webhookAttempt(outcome: 'delivered' | 'retry' | 'gave-up'): void {

@@ -164,6 +164,7 @@ t.test('no token reaches the log: not from the URL, not from the Authorization h
   await svc.app.inject({ url: '/types', headers: { authorization: `Bearer ${adm}` } });
   svc.app.log.info({ req: { headers: { authorization: `Bearer ${hk}` } } }, 'a request object logged by hand');
   svc.app.log.info({ headers: { authorization: `bearer ${hk}` } }, 'headers on their own');
+  svc.app.log.info({ upstream: { call: { headers: { Authorization: `Bearer "${adm}" \\ ${mon}` } } } }, 'deeper, with quotes and a backslash in the value');
   svc.app.log.warn(`a message quoting http://qbg:8021/events?kind=notice&token=${mon} in free text`);
   const text = log.lines.join('');
   t.ok(log.lines.length >= 10, `${log.lines.length} lines logged`);
@@ -171,5 +172,6 @@ t.test('no token reaches the log: not from the URL, not from the Authorization h
   t.match(text, /"url":"\/no-such-route\?token=\[redacted\]"/, 'the line of a request no route took too');
   t.match(text, /quoting http:\/\/qbg:8021\/events\?kind=notice&token=\[redacted\] in free text/, 'a URL in a message too');
   t.match(text, /"authorization":"\[redacted\]"/, 'a logged Authorization header is blanked');
+  t.match(text, /"Authorization":"\[redacted\]"\}\}\}/, 'at any depth and in any case, the whole value (escapes included)');
   for (const secret of [adm, hk, mon, 'S3CRET']) t.notOk(text.includes(secret), `${secret} is in no log line`);
 });

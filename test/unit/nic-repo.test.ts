@@ -1,8 +1,12 @@
 // The NIC store: every transition is one transaction with its history row; illegal moves write nothing;
 // filters and paging answer with the total.
 import t from 'tap';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { openDatabase } from '../../src/store/db.js';
-import { FILTER_USER_SQL, NicRepo } from '../../src/store/nic-repo.js';
+import { FILTER_USER_SQL, FOREIGN_WRITE_MS, NicRepo } from '../../src/store/nic-repo.js';
+import { until } from '../helpers/until.js';
 import { nicId, type NicParams } from '../../src/domain/nic.js';
 import { stableInstanceId } from '../../src/domain/instance-uuid.js';
 import { isQbgError } from '../../src/domain/errors.js';
@@ -243,4 +247,28 @@ t.test("the per-associate check for another VM's NIC on the same filter reads on
   const plan = (db.prepare(`EXPLAIN QUERY PLAN ${FILTER_USER_SQL}`).all('s0', '52:54:00:00:00:01', 0, 'x') as Array<{ detail: string }>).map((r) => r.detail);
   t.match(plan.join('\n'), /USING INDEX nics_filter \(uplink=\? AND mac=\? AND vlan=\?\)/, plan.join('; '));
   db.close();
+});
+
+t.test('the change sequence moves at once with a write of this connection, and with one by another connection on the file (within FOREIGN_WRITE_MS)', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'qbg-seq-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const file = join(dir, 'qbg.db');
+  const repo = new NicRepo(openDatabase(file));
+  const other = openDatabase(file);
+  t.teardown(() => {
+    repo.db.close();
+    other.close();
+  });
+  const p = params(1);
+  const id = nicId(p.vmUuid, p.mac);
+  repo.applyEvent(id, { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc' });
+  const before = repo.changeSeq();
+  t.equal(repo.changeSeq(), before, 'no write: the same sequence');
+  repo.applyEvent(id, { event: 'answer-accepted', cause: 'lldpad' });
+  const mine = repo.changeSeq();
+  t.ok(mine > before, "this connection's write moves it at once");
+  other.prepare("UPDATE nics SET state = 'lost' WHERE id = ?").run(id);
+  // bounded poll, no timing assertion: the bound is FOREIGN_WRITE_MS, the poll allows for a loaded machine
+  await until("another connection's write in the change sequence", async () => repo.changeSeq() > mine, 50 * FOREIGN_WRITE_MS, 10);
+  t.equal(repo.get(id)?.state, 'lost', 'and the row it names is the one written');
 });
