@@ -1,8 +1,8 @@
 // Stable VSI instance ids. libvirt generates a random instanceid for every start when the XML gives none, so the
 // bridge sees a new VSI after each restart or redefinition; qbg instead derives the id from what names the NIC
 // for its whole life: the VM's UUID and the NIC's MAC (RFC 4122 §4.3, name-based, SHA-1 = version 5).
-import { hash } from 'node:crypto';
 import { parseMac, parseUuid, uuidToBytes } from './identifiers.js';
+import { sha1 } from './sha1.js';
 
 /** qbg's own UUIDv5 namespace: fixed forever, changing it would change every NIC's instance id. */
 export const QBG_INSTANCE_NAMESPACE = '5f368b07-04bd-46f6-98a0-3b746efe7f0f';
@@ -20,18 +20,37 @@ function bytesOfNamespace(namespace: string): Buffer {
   return b;
 }
 
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** namespace bytes ‖ UTF-8 name, reused between calls (all synchronous) */
+let message = new Uint8Array(128);
+
 /** RFC 4122 name-based UUID, version 5 (SHA-1). */
 export function uuidV5(namespace: string, name: string): string {
-  // SHA-1(namespace bytes ‖ name) in one crypto.hash call: a Hash object per NIC cost more than the digest
+  // SHA-1(namespace bytes ‖ name), the message built in place: a name qbg derives is ASCII, copied code by code
   const ns = bytesOfNamespace(namespace);
-  const input = Buffer.allocUnsafe(16 + Buffer.byteLength(name, 'utf8'));
-  ns.copy(input, 0);
-  input.write(name, 16, 'utf8');
-  const b = hash('sha1', input, 'buffer').subarray(0, 16);
+  let length = 16 + name.length;
+  if (message.length < length) message = new Uint8Array(length * 2);
+  message.set(ns, 0);
+  for (let i = 0; i < name.length; i++) {
+    const c = name.charCodeAt(i);
+    if (c >= 0x80) {
+      const utf8 = Buffer.from(name, 'utf8');
+      length = 16 + utf8.length;
+      if (message.length < length) message = new Uint8Array(length * 2);
+      message.set(ns, 0);
+      message.set(utf8, 16);
+      break;
+    }
+    message[16 + i] = c;
+  }
+  const b = sha1(message, length);
   b[6] = (b[6] & 0x0f) | 0x50; // version 5
   b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
-  const h = b.toString('hex'); // straight from the digest: bytesToUuid would copy it first
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20, 32)}`;
+  return (
+    HEX[b[0]] + HEX[b[1]] + HEX[b[2]] + HEX[b[3]] + '-' + HEX[b[4]] + HEX[b[5]] + '-' + HEX[b[6]] + HEX[b[7]] + '-' +
+    HEX[b[8]] + HEX[b[9]] + '-' + HEX[b[10]] + HEX[b[11]] + HEX[b[12]] + HEX[b[13]] + HEX[b[14]] + HEX[b[15]]
+  );
 }
 
 /**

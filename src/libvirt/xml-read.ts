@@ -182,12 +182,26 @@ export function isElement(n: XmlNode, name?: string): boolean {
   return t !== undefined && !t.startsWith('?') && (name === undefined || t === name);
 }
 
+/** A name an element can have: not a key of the node form ('#text', ':@', …), not a processing instruction's. */
+function isElementName(name: string): boolean {
+  return name !== ATTRS && name !== TEXT && name !== COMMENT && name !== CDATA && name.charCodeAt(0) !== 0x3f;
+}
+
+const hasOwn = Object.prototype.hasOwnProperty;
+
 export function childElements(n: XmlNode, name?: string): XmlNode[] {
-  return children(n).filter((c) => isElement(c, name));
+  if (name === undefined) return children(n).filter((c) => isElement(c));
+  const out: XmlNode[] = [];
+  if (!isElementName(name)) return out;
+  // a node's one other key is its name: asking for that key is asking for the name, without listing the keys
+  for (const c of children(n)) if (hasOwn.call(c, name)) out.push(c);
+  return out;
 }
 
 export function firstChild(n: XmlNode, name: string): XmlNode | undefined {
-  return children(n).find((c) => isElement(c, name));
+  if (!isElementName(name)) return undefined;
+  for (const c of children(n)) if (hasOwn.call(c, name)) return c;
+  return undefined;
 }
 
 export function rootElement(nodes: XmlNode[]): XmlNode {
@@ -361,7 +375,7 @@ function nameAt(xml: string, start: number, end: number): string {
   const key = (end - start) * 0x10000 + xml.charCodeAt(start);
   let bucket = knownNames.get(key);
   if (bucket !== undefined) {
-    for (let k = 0; k < bucket.length; k++) if (xml.startsWith(bucket[k], start)) return bucket[k];
+    for (let k = 0; k < bucket.length; k++) if (sameText(bucket[k], xml, start)) return bucket[k];
   } else {
     if (knownCount >= MAX_KNOWN_NAMES) {
       knownNames.clear();
@@ -376,6 +390,12 @@ function nameAt(xml: string, start: number, end: number): string {
     knownCount++;
   }
   return name;
+}
+
+/** name === xml.slice(at, at + name.length), compared in place (names are short: a loop beats the call). */
+function sameText(name: string, xml: string, at: number): boolean {
+  for (let k = name.length - 1; k >= 0; k--) if (name.charCodeAt(k) !== xml.charCodeAt(at + k)) return false;
+  return true;
 }
 
 function skipBlanks(xml: string, i: number): number {
@@ -446,7 +466,7 @@ export function scanXmlDocument(xml: string, field = 'xml', limits: XmlLimits = 
       if (depth === 0) notWellFormed(xml, field, i, `end tag </${xml.slice(tagAt, end)}> without a start tag`);
       depth--;
       const open = openNames.pop()!;
-      if (end - tagAt !== open.length || !xml.startsWith(open, tagAt)) {
+      if (end - tagAt !== open.length || !sameText(open, xml, tagAt)) {
         notWellFormed(xml, field, i, `expected </${open}>, found </${xml.slice(tagAt, end)}>`);
       }
       const span = openSpans.pop()!;

@@ -35,3 +35,15 @@ t.test('bad input names the field', async (t) => {
   t.throws(() => stableInstanceId('nope', '52:54:00:12:34:56'), { code: 'QBG_ERR_UUID_FORMAT', field: 'vmUuid' });
   t.throws(() => stableInstanceId('4dea22b3-1d52-d8f3-2516-782e98ab3fa0', 'zz'), { code: 'QBG_ERR_MAC_FORMAT', field: 'mac' });
 });
+
+t.test('uuidV5 of a non-ASCII name hashes its UTF-8 bytes (RFC 4122 §4.3), like node:crypto over the same bytes', async (t) => {
+  const { createHash } = await import('node:crypto');
+  for (const name of ['é', 'vm-€/52:54:00:12:34:56', '😀'.repeat(40), 'a'.repeat(200)]) {
+    const ns = Buffer.from(QBG_INSTANCE_NAMESPACE.replace(/-/g, ''), 'hex');
+    const d = createHash('sha1').update(Buffer.concat([ns, Buffer.from(name, 'utf8')])).digest();
+    d[6] = (d[6] & 0x0f) | 0x50;
+    d[8] = (d[8] & 0x3f) | 0x80;
+    const h = d.subarray(0, 16).toString('hex');
+    t.equal(uuidV5(QBG_INSTANCE_NAMESPACE, name), `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`, JSON.stringify(name).slice(0, 30));
+  }
+});
