@@ -57,6 +57,13 @@ export interface SweepReport {
 
 const HELD_MODES = ['assoc', 'preassoc', 'preassoc-rr'] as const;
 
+/**
+ * NICs read per step of a sweep (by cursor). Each read holds the event loop, and the chunk's NICs stay alive until
+ * all are checked: with 500, a chunk read took ~6 ms on a loaded machine (docs/benchmarks.md) and the chunk was most of V8's 1 MB young generation, which
+ * every scavenge copied. Status reads are served between the steps.
+ */
+const SWEEP_CHUNK = 100;
+
 export class Reconciler {
   private readonly o: Required<Omit<ReconcilerOptions, 'bus' | 'log' | 'metrics'>> & Pick<ReconcilerOptions, 'bus' | 'log' | 'metrics'>;
   private timers: NodeJS.Timeout[] = [];
@@ -184,13 +191,13 @@ export class Reconciler {
     const { service } = this.o;
     const repo = service.repo;
     // Read a chunk at a time (by cursor), not every NIC up front: with 100,000 NICs one read of them all held the
-    // event loop for a second, and every API request waited behind it.
+    // event loop for a second, and every API request waited behind it (SWEEP_CHUNK).
     const held = filter.uplink ? { uplink: filter.uplink } : {};
     const chunks: Iterable<Nic[]> = filter.ids
       ? [filter.ids.map((id) => repo.get(id)).filter((n) => n !== undefined)]
       : (function* () {
-          yield* repo.chunks({ desiredMode: [...HELD_MODES], ...held });
-          yield* repo.chunks({ desiredMode: ['deassoc'], state: ['failed', 'timed-out', 'lost', 'disassociating'], ...held });
+          yield* repo.chunks({ desiredMode: [...HELD_MODES], ...held }, SWEEP_CHUNK);
+          yield* repo.chunks({ desiredMode: ['deassoc'], state: ['failed', 'timed-out', 'lost', 'disassociating'], ...held }, SWEEP_CHUNK);
         })();
     const now = Date.now();
     const report: SweepReport = { reason, checked: 0, ok: 0, repaired: 0, failed: 0, skipped: 0, gaveUp: 0, durationMs: 0 };

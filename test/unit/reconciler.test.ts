@@ -174,3 +174,20 @@ t.test('a NIC lldpad reports lost is re-associated on the next retry tick, witho
   const tail = repo.history(a.nic.id).items.slice(-6).map((h) => `${h.to}:${h.cause}`);
   t.same(tail.map((x) => x.split(':')[0]), ['lost', 'associating', 'associated', 'lost', 'associating', 'associated'], tail.join(', '));
 });
+
+t.test('reconcile reads the NIC in its queue: an unknown id and a NIC forgotten by the work queued before it are NOT_FOUND, nothing sent', async (t) => {
+  const { types, lldpad, repo, db } = await world();
+  t.teardown(() => db.close());
+  const svc = new NicService({ repo, associator: lldpad, types });
+  await t.rejects(svc.reconcile(`${VM}_52:54:00:00:00:09`), { code: 'QBG_ERR_NIC_NOT_FOUND' });
+  const a = await svc.associate({ vmUuid: VM, mac: '52:54:00:00:00:04', uplink: 'eth0', type: 'web', vlan: 10 });
+  await svc.disassociate(a.nic.id);
+  const asked = lldpad.requests.length;
+  // forget is queued first, the reconcile behind it: by the time the reconcile runs the NIC is gone
+  const forgotten = svc.forget(a.nic.id);
+  const reconciled = svc.reconcile(a.nic.id);
+  await forgotten;
+  await t.rejects(reconciled, { code: 'QBG_ERR_NIC_NOT_FOUND' });
+  t.equal(repo.get(a.nic.id), undefined, 'the NIC stays forgotten');
+  t.equal(lldpad.requests.length, asked, 'no request sent for it');
+});
