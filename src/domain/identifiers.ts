@@ -60,7 +60,9 @@ export function parseMac(v: unknown, field = 'mac'): string {
     s = s.trim().toLowerCase().replace(/-/g, ':');
     if (!MAC_RE.test(s)) throw fieldError(field, 'QBG_ERR_MAC_FORMAT', field, v);
   }
-  if (parseInt(s.slice(0, 2), 16) & 1) throw fieldError(field, 'QBG_ERR_MAC_FORMAT', field, `${String(v)} (multicast)`);
+  // the group bit: the low bit of the first octet's second hex digit (lower case by now)
+  const c = s.charCodeAt(1);
+  if ((c <= 0x39 ? c - 0x30 : c - 0x57) & 1) throw fieldError(field, 'QBG_ERR_MAC_FORMAT', field, `${String(v)} (multicast)`);
   return s;
 }
 

@@ -14,7 +14,7 @@ export function sha1(message: Uint8Array, length = message.length): Uint8Array {
   const blocks = ((length + 8) >>> 6) + 1;
   if (block.length < blocks * 64) block = new Uint8Array(blocks * 64);
   const m = block;
-  m.set(message.subarray(0, length), 0);
+  for (let i = 0; i < length; i++) m[i] = message[i];
   m.fill(0, length, blocks * 64);
   m[length] = 0x80;
   const bits = length * 8;
@@ -44,13 +44,33 @@ export function sha1(message: Uint8Array, length = message.length): Uint8Array {
     let c = h2;
     let d = h3;
     let e = h4;
-    for (let t = 0; t < 80; t++) {
-      let f: number;
-      if (t < 20) f = ((b & c) | (~b & d)) + 0x5a827999;
-      else if (t < 40) f = (b ^ c ^ d) + 0x6ed9eba1;
-      else if (t < 60) f = ((b & c) | (b & d) | (c & d)) + (0x8f1bbcdc | 0);
-      else f = (b ^ c ^ d) + (0xca62c1d6 | 0);
-      const next = (((a << 5) | (a >>> 27)) + f + e + W[t]) | 0;
+    // the four rounds of 20 steps, each its own loop (no branch per step)
+    for (let t = 0; t < 20; t++) {
+      const next = (((a << 5) | (a >>> 27)) + ((b & c) | (~b & d)) + 0x5a827999 + e + W[t]) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = next;
+    }
+    for (let t = 20; t < 40; t++) {
+      const next = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + 0x6ed9eba1 + e + W[t]) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = next;
+    }
+    for (let t = 40; t < 60; t++) {
+      const next = (((a << 5) | (a >>> 27)) + ((b & c) | (b & d) | (c & d)) + (0x8f1bbcdc | 0) + e + W[t]) | 0;
+      e = d;
+      d = c;
+      c = (b << 30) | (b >>> 2);
+      b = a;
+      a = next;
+    }
+    for (let t = 60; t < 80; t++) {
+      const next = (((a << 5) | (a >>> 27)) + (b ^ c ^ d) + (0xca62c1d6 | 0) + e + W[t]) | 0;
       e = d;
       d = c;
       c = (b << 30) | (b >>> 2);
@@ -64,12 +84,17 @@ export function sha1(message: Uint8Array, length = message.length): Uint8Array {
     h4 = (h4 + e) | 0;
   }
   const out = new Uint8Array(20);
-  const h = [h0, h1, h2, h3, h4];
-  for (let k = 0; k < 5; k++) {
-    out[4 * k] = h[k] >>> 24;
-    out[4 * k + 1] = (h[k] >>> 16) & 0xff;
-    out[4 * k + 2] = (h[k] >>> 8) & 0xff;
-    out[4 * k + 3] = h[k] & 0xff;
-  }
+  put(out, 0, h0);
+  put(out, 4, h1);
+  put(out, 8, h2);
+  put(out, 12, h3);
+  put(out, 16, h4);
   return out;
+}
+
+function put(out: Uint8Array, at: number, word: number): void {
+  out[at] = word >>> 24;
+  out[at + 1] = (word >>> 16) & 0xff;
+  out[at + 2] = (word >>> 8) & 0xff;
+  out[at + 3] = word & 0xff;
 }

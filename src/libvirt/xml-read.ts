@@ -329,6 +329,13 @@ const NAME_AT = new RegExp(NAME, 'y');
 const REFERENCE = /&(?:#[0-9]+|#x[0-9a-fA-F]+|amp|lt|gt|quot|apos);/y;
 const ILLEGAL_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/**
+ * The prototype of a scanned element's attributes: nothing inherited, so an attribute may be called "constructor"
+ * or "__proto__". Object.create(null) would do that too, but makes a dictionary-mode object, three times slower to
+ * build, test and walk than an object made from a (frozen, empty) prototype.
+ */
+const NO_PROPERTIES = Object.freeze(Object.create(null) as object);
+
 const LT = 0x3c;
 const GT = 0x3e;
 const SLASH = 0x2f;
@@ -527,7 +534,7 @@ export function scanXmlDocument(xml: string, field = 'xml', limits: XmlLimits = 
         const value = xml.slice(open + 1, close);
         if (value.includes('<')) break;
         const attrName = nameAt(xml, attrAt, attrEnd);
-        attrs ??= Object.create(null) as Record<string, string>;
+        attrs ??= Object.create(NO_PROPERTIES) as Record<string, string>;
         if (attrName in attrs) notWellFormed(xml, field, at, `attribute ${attrName} given twice`);
         if (value.includes('&')) checkReferences(xml, field, value, at);
         attrs[attrName] = value;

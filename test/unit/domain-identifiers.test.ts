@@ -33,6 +33,14 @@ t.test('MAC, UUID and interface names are canonicalised or refused', async (t) =
   t.equal(parseMac('52-54-00-AA-bb-01'), '52:54:00:aa:bb:01');
   t.throws(() => parseMac('01:00:5e:00:00:01'), { code: 'QBG_ERR_MAC_FORMAT', message: /multicast/ });
   t.throws(() => parseMac('52:54:00:aa:bb'), { code: 'QBG_ERR_MAC_FORMAT' });
+  // the group bit of every first octet, in both cases and both spellings (the canonical fast path and the other)
+  for (let octet = 0; octet < 256; octet++) {
+    const hex = octet.toString(16).padStart(2, '0');
+    for (const mac of [`${hex}:54:00:aa:bb:01`, `${hex.toUpperCase()}-54-00-AA-BB-01`]) {
+      if (octet & 1) t.throws(() => parseMac(mac), { code: 'QBG_ERR_MAC_FORMAT', message: /multicast/ }, mac);
+      else t.equal(parseMac(mac), `${hex}:54:00:aa:bb:01`, mac);
+    }
+  }
   t.equal(parseUuid('8C6F9E6E2D0B4A4E9B3E0E5F1F2A3B4C'), '8c6f9e6e-2d0b-4a4e-9b3e-0e5f1f2a3b4c');
   t.throws(() => parseUuid('not-a-uuid', 'vmUuid'), { code: 'QBG_ERR_UUID_FORMAT', field: 'vmUuid' });
   t.equal(parseIfname('eth0.100'), 'eth0.100');
