@@ -120,6 +120,13 @@ export class ClifSocket {
     const reply = await this.send(CLIF_PING, timeoutMs);
     const pid = parsePong(reply);
     if (pid === undefined) throw this.unreachable(`unexpected answer to ping: R${reply.status.toString(16).padStart(2, '0')}${reply.body}`);
+    // Whoever pings first learns of a restart (the reconciler pings too): attach to the new lldpad now, not at the
+    // watchdog's next tick. Until then its events, and the news that every VSI is gone, would not reach us, and a
+    // sweep started on that ping would meet an lldpad whose VDP is still starting without knowing it restarted.
+    if (this.attachedPid !== undefined && pid !== this.attachedPid && !this.attaching) {
+      this.attachedPid = undefined;
+      void this.ensureAttached().catch(() => undefined);
+    }
     return pid;
   }
 

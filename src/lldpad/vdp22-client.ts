@@ -12,6 +12,7 @@ import {
   encodeVsiQuery,
   encodeVsiSet,
   VDP22_MODULE_ID,
+  type ClifReply,
   type ClifVsi,
   type VdpHint,
 } from './clif-protocol.js';
@@ -46,6 +47,14 @@ export interface Vdp22ClientOptions extends ClifSocketOptions {
    */
   outcomeGraceMs?: number;
   /**
+   * How long after an lldpad restart a VSI command lldpad refuses because its VDP on the uplink has not started yet
+   * (R02 device not found, R0d VDP not supported) is asked again instead of failing (see commandOnceVdpRuns).
+   * Default 5000 ms; 0 = never.
+   */
+  vdpStartGraceMs?: number;
+  /** Period of those repeats (default 25 ms: a refusal costs lldpad one datagram, and the first request waits less). */
+  vdpStartPollMs?: number;
+  /**
    * TEST ONLY: return true to throw away lldpad's outcome event for this instance UUID as if the datagram had been
    * lost, so a lab test can prove the query fallback. Production code must never set it.
    */
@@ -70,6 +79,11 @@ interface Waiter {
   overtaken: number;
   /** Counted as a loss already (stalled in lldpad): its slot is free for the next request, the timeout not a 2nd loss. */
   stalled: boolean;
+  /**
+   * pid of the lldpad that took the request (R00): only its restart loses the request. A request still on its way, or
+   * refused for want of VDP (commandOnceVdpRuns), goes to the new lldpad and must not fail for the restart.
+   */
+  acceptedBy?: number;
   /** Gives its slot in the lane back; idempotent. */
   freeSlot: () => void;
   /** Ask lldpad now (settleFromQuery), then mark stalled when it still has no bridge answer. */
@@ -104,6 +118,10 @@ export class Vdp22Client implements VsiAssociator {
   private readonly overtakenAfter: number;
   private readonly initialInFlight: number;
   private readonly lanes = new Map<string, Lane>();
+  private readonly vdpStartGraceMs: number;
+  private readonly vdpStartPollMs: number;
+  /** When this client noticed that lldpad restarted, last (performance.now()). */
+  private restartedAt?: number;
 
   constructor(opts: Vdp22ClientOptions = {}) {
     this.requestTimeoutMs = opts.requestTimeoutMs ?? 10_000;
@@ -112,6 +130,8 @@ export class Vdp22Client implements VsiAssociator {
     this.initialInFlight = Math.min(this.maxInFlight, Math.max(1, opts.initialInFlight ?? 1));
     this.outcomeGraceMs = Math.max(0, opts.outcomeGraceMs ?? 1500);
     this.testDropEvent = opts.testDropEvent;
+    this.vdpStartGraceMs = Math.max(0, opts.vdpStartGraceMs ?? 5000);
+    this.vdpStartPollMs = Math.max(1, opts.vdpStartPollMs ?? 25);
     this.socket = new ClifSocket({ ...opts, attach: [VDP22_MODULE_ID] });
     this.socket.onEvent((e) => {
       if (e.moduleId === VDP22_MODULE_ID) this.onVdpEvent(e.payload);
@@ -134,6 +154,9 @@ export class Vdp22Client implements VsiAssociator {
 
   /** Requests asked again at once because the bridge ended the VSI as it answered (see request). */
   retriedAtOnce = 0;
+
+  /** Refusals asked again because a restarted lldpad's VDP was still starting (commandOnceVdpRuns), and the longest wait. */
+  vdpStartWaits = { refusals: 0, longestMs: 0 };
 
   private async requestOnce(req: Vdp22Request, msg: string, opts: { timeoutMs?: number }): Promise<VsiOutcome> {
     const lane = this.lane(req.uplink);
@@ -230,7 +253,8 @@ export class Vdp22Client implements VsiAssociator {
     list.push(waiter);
     this.waiters.set(uuid, list);
     try {
-      const reply = await this.socket.command(msg);
+      const reply = await this.commandOnceVdpRuns(msg);
+      if (reply.status === 0) waiter.acceptedBy = this.socket.pid;
       if (reply.status !== 0) {
         waiter.settle({ kind: 'transport-error', message: this.refusal(req, reply.status), clifStatus: reply.status });
       } else if (!done) {
@@ -252,6 +276,54 @@ export class Vdp22Client implements VsiAssociator {
       waiter.settle({ kind: 'transport-error', message: (e as Error).message });
     }
     return outcome;
+  }
+
+  /**
+   * Send a VSI request; while a restarted lldpad's VDP is still starting on the uplink, ask again until it runs.
+   * lldpad starts VDP on an uplink at its first EVB timer tick, one second after it starts, and takes VSI requests
+   * only from the next EVB TLV it builds (openlldp lldp_evb22.c evb22_timer → vdp22_start; vdp22_request refuses
+   * while !vdp->evbon): until then it answers R02 (no VDP instance yet) or R0d and does nothing, so asking again is
+   * safe. Failing instead burnt the reconciler's first NICs after a restart into backoff (their retry came seconds
+   * later), and a VM started then failed. The request keeps its slot in the uplink's lane meanwhile, so the lane's
+   * other requests wait behind it instead of failing too. Outside vdpStartGraceMs after a restart the refusal means
+   * what it says (an unknown uplink, EVB off) and is returned at once.
+   */
+  private async commandOnceVdpRuns(msg: string): Promise<ClifReply> {
+    const first = performance.now();
+    let askedPid = false;
+    for (;;) {
+      const reply = await this.socket.command(msg);
+      const pid = this.socket.pid; // the lldpad we are attached to (the command attaches first when needed)
+      if (!VDP_NOT_STARTED.has(reply.status)) {
+        const waited = Math.round(performance.now() - first);
+        if (reply.status === 0 && waited > this.vdpStartWaits.longestMs) this.vdpStartWaits.longestMs = waited;
+        return reply;
+      }
+      if (!this.vdpStarting()) {
+        if (askedPid || !(await this.restartedUnnoticed(pid))) return reply;
+        askedPid = true;
+        continue;
+      }
+      this.vdpStartWaits.refusals++;
+      await new Promise((r) => setTimeout(r, this.vdpStartPollMs));
+    }
+  }
+
+  /**
+   * A refusal may come from an lldpad that restarted since the watchdog's last ping: ask its pid (a ping that sees a
+   * new one re-attaches, and the restart is then known) rather than take "no VDP" for an answer.
+   */
+  private async restartedUnnoticed(attachedPid: number | undefined): Promise<boolean> {
+    try {
+      return (await this.socket.ping()) !== attachedPid;
+    } catch {
+      return false;
+    }
+  }
+
+  /** Within vdpStartGraceMs of noticing an lldpad restart: a refusal may just mean its VDP has not started yet. */
+  private vdpStarting(): boolean {
+    return this.restartedAt !== undefined && performance.now() - this.restartedAt < this.vdpStartGraceMs;
   }
 
   /**
@@ -328,6 +400,8 @@ export class Vdp22Client implements VsiAssociator {
   private async queryVsi(uplink: string, uuid: string): Promise<ClifVsi | undefined> {
     // lldpad only finds a VSI whose current mode is the query's: ask for each mode at once.
     const replies = await Promise.all(QUERY_MODES.map((m) => this.socket.command(encodeVsiQuery(uplink, uuid, m))));
+    // A restarted lldpad answers R02 until VDP has started on the uplink (see commandOnceVdpRuns): it holds nothing there.
+    if (this.vdpStarting() && replies.some((r) => r.status === CLIF_DEVICE_NOT_FOUND)) return undefined;
     for (const r of replies) {
       if (r.status !== 0) {
         const why = decodeClifStatus(r.status);
@@ -426,10 +500,11 @@ export class Vdp22Client implements VsiAssociator {
 
   private onSocketStatus(s: ClifStatus): void {
     if (s.kind !== 'restarted') return;
+    this.restartedAt = performance.now();
     // lldpad keeps VSIs in memory only: a restarted lldpad holds none of ours, and will never answer the pending ones.
     const reason = `lldpad restarted (pid ${s.oldPid} → ${s.pid}); it keeps VSIs in memory only, so this VSI is gone`;
     for (const list of [...this.waiters.values()]) {
-      for (const w of [...list]) w.settle({ kind: 'transport-error', message: reason });
+      for (const w of [...list]) if (w.acceptedBy !== undefined && w.acceptedBy !== s.pid) w.settle({ kind: 'transport-error', message: reason });
     }
     const at = new Date().toISOString();
     for (const [uuid, uplink] of this.held) this.emit({ kind: 'lost', instanceUuid: uuid, uplink, reason, at });
@@ -446,6 +521,11 @@ export class Vdp22Client implements VsiAssociator {
     }
   }
 }
+
+/** lldpad's command status CMD_DEVICE_NOT_FOUND (R02): it knows no such uplink, or no VDP instance on it (yet). */
+const CLIF_DEVICE_NOT_FOUND = 0x02;
+/** lldpad's command statuses for "no VDP on this uplink (yet)": R02, and R0d CMD_VDP_NOT_SUPPORTED. */
+const VDP_NOT_STARTED: ReadonlySet<number> = new Set([CLIF_DEVICE_NOT_FOUND, 0x0d]);
 
 /** lldpad's "no response from the bridge" status (vdp-reasons NO_RESPONSE): the VSI is listed but not granted. */
 const HINTS_NO_RESPONSE = 255;

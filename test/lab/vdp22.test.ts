@@ -5,6 +5,7 @@ import { randomUUID } from 'node:crypto';
 import type { VsiEvent, VsiOutcome, VsiRequest } from '../../src/domain/vsi-request.js';
 import { Vdp22Client } from '../../src/lldpad/vdp22-client.js';
 import { startLab, type Lab } from './harness.js';
+import { until } from '../helpers/until.js';
 
 const MGR = '0'.repeat(32);
 
@@ -176,5 +177,45 @@ t.test('VDP22 over the client socket', async (t) => {
     }
     t.match(again, { kind: 'accepted' }, 'events reach us again: the client re-attached to the new lldpad');
     t.match(await client.request({ ...req, mode: 'deassoc' }), { kind: 'accepted' });
+  });
+
+  await t.test('a ping that sees a new lldpad re-attaches at once, without the watchdog', async (t) => {
+    // No watchdog: only a ping can tell this client that lldpad restarted (the reconciler pings through it).
+    const quiet = new Vdp22Client({ netns: st.netns, requestTimeoutMs: 20_000, watchIntervalMs: 0 });
+    t.teardown(() => quiet.close());
+    const events: VsiEvent[] = [];
+    quiet.onEvent((e) => events.push(e));
+    await lab.waitForEvb();
+    const req = vsi(9, 'assoc');
+    t.match(await quiet.request(req), { kind: 'accepted' });
+    await lab.killLldpad('st1', 'TERM');
+    await lab.startLldpad('st1');
+    t.match(await quiet.ping(), { ok: true });
+    const lost = await until('the held VSI reported lost after the ping', async () => events.find((e) => e.instanceUuid === req.instanceUuid), 10_000, 20);
+    t.match(lost, { kind: 'lost', uplink: 's0', reason: /restarted/ }, 'the ping saw the new pid and the client re-attached');
+  });
+
+  await t.test('right after a restart a request waits for lldpad to start VDP instead of failing', async (t) => {
+    await lab.waitForEvb();
+    const before = { ...client.vdpStartWaits };
+    await lab.killLldpad('st1', 'TERM');
+    await lab.startLldpad('st1');
+    // lldpad answers now, but starts VDP on s0 only at its first EVB timer tick, a second after it started: until
+    // then it refuses every VSI request (R02, then R0d) and does nothing with it.
+    const req = vsi(10, 'assoc');
+    const [held, o] = await Promise.allSettled([client.query('s0', req.instanceUuid), client.request(req)]);
+    t.same(held, { status: 'fulfilled', value: undefined }, 'a query meanwhile: lldpad holds nothing there (not an error)');
+    t.match(o, { status: 'fulfilled', value: { kind: 'accepted', mode: 'assoc' } }, `the first request after the restart waited for VDP: ${JSON.stringify(o)}`);
+    t.comment(`lldpad refused it ${client.vdpStartWaits.refusals - before.refusals} times while VDP started; the longest wait so far ${client.vdpStartWaits.longestMs} ms`);
+    t.match(await client.query('s0', req.instanceUuid), { instanceUuid: req.instanceUuid, mode: 'assoc' });
+    t.match(await client.request({ ...req, mode: 'deassoc' }), { kind: 'accepted' });
+  });
+
+  await t.test('an uplink lldpad does not know still fails after a restart, once the start grace is over', async (t) => {
+    // lldpad answers R02 both for an uplink it does not know and for one whose VDP has not started: the wait is bounded.
+    await lab.killLldpad('st1', 'TERM');
+    await lab.startLldpad('st1');
+    const o = await client.request({ ...vsi(11, 'assoc'), uplink: 'nosuch0' });
+    t.match(o, { kind: 'transport-error', clifStatus: 2, message: /does not know uplink nosuch0/ });
   });
 });
