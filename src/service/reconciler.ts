@@ -21,6 +21,12 @@ export interface ReconcilerOptions {
   log?: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
   /** How often lldpad is pinged to notice a restart (pid change) or an outage. */
   pingIntervalMs?: number;
+  /**
+   * How often while lldpad does not answer (0 = only every pingIntervalMs): a restarted lldpad is then swept for
+   * within this of answering again — its VDP needs about a second more to start (the VDP22 client holds requests
+   * until it runs), so the sweep is under way when it does instead of up to a ping period later.
+   */
+  unreachablePingMs?: number;
   /** Full sweep period (0 = only on start / restart / reachable again / on demand). */
   sweepIntervalMs?: number;
   /** How often NICs that failed are retried when their backoff is over. */
@@ -74,12 +80,14 @@ export class Reconciler {
   /** failures: attempts counted toward maxAttempts; waits: backoffs so far (also those that count nothing). */
   private readonly backoff = new Map<string, { failures: number; waits: number; notBefore: number }>();
   private pinging = false;
+  private pingSoon?: NodeJS.Timeout;
   private stopped = true;
   private unsubscribe?: () => void;
 
   constructor(opts: ReconcilerOptions) {
     this.o = {
       pingIntervalMs: 1000,
+      unreachablePingMs: 100,
       sweepIntervalMs: 5 * 60_000,
       retryIntervalMs: 1000,
       concurrency: 16,
@@ -110,6 +118,8 @@ export class Reconciler {
     this.unsubscribe = undefined;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    clearTimeout(this.pingSoon);
+    this.pingSoon = undefined;
     await this.running?.catch(() => undefined);
   }
 
@@ -147,6 +157,7 @@ export class Reconciler {
       if (!p.ok) {
         if (this.reachable !== false) this.notice('lldpad-unreachable', { lastPid: this.lldpadPid ?? null });
         this.reachable = false;
+        this.pingAgainSoon();
         return undefined;
       }
       const wasDown = this.reachable === false;
@@ -168,6 +179,16 @@ export class Reconciler {
     } finally {
       this.pinging = false;
     }
+  }
+
+  /** While lldpad does not answer, look again every unreachablePingMs rather than every pingIntervalMs. */
+  private pingAgainSoon(): void {
+    if (this.stopped || this.pingSoon || this.o.unreachablePingMs <= 0) return;
+    this.pingSoon = setTimeout(() => {
+      this.pingSoon = undefined;
+      void this.ping();
+    }, this.o.unreachablePingMs);
+    this.pingSoon.unref();
   }
 
   /**

@@ -191,3 +191,32 @@ t.test('reconcile reads the NIC in its queue: an unknown id and a NIC forgotten 
   t.equal(repo.get(a.nic.id), undefined, 'the NIC stays forgotten');
   t.equal(lldpad.requests.length, asked, 'no request sent for it');
 });
+
+t.test('while lldpad does not answer it is pinged often, so a restarted one is swept for as soon as it answers', async (t) => {
+  const { types, lldpad, repo, db } = await world();
+  t.teardown(() => db.close());
+  const bus = new TransitionBus();
+  const notices: string[] = [];
+  bus.subscribe((e) => {
+    if (e.kind !== 'nic-transition') notices.push(`${e.kind}:${String(e.detail.reason ?? '')}`);
+  });
+  const svc = new NicService({ repo, associator: lldpad, types, bus });
+  const a = await svc.associate({ vmUuid: VM, mac: '52:54:00:00:00:05', uplink: 'eth0', type: 'web', vlan: 10 });
+  // the regular ping far beyond the test's bound: only the pings while lldpad is away can notice its return
+  const rec = new Reconciler({ service: svc, associator: lldpad, bus, sweepIntervalMs: 0, pingIntervalMs: 600_000, unreachablePingMs: 10 });
+  t.teardown(() => rec.stop());
+  let answer: { ok: boolean; pid?: number } = { ok: false };
+  let pings = 0;
+  (lldpad as { ping: () => Promise<{ ok: boolean; pid?: number }> }).ping = async () => (pings++, answer);
+  await rec.start(); // lldpad is away: the start finds it unreachable
+  t.equal(notices[0], 'lldpad-unreachable:', 'noticed as unreachable');
+  await until('pinged again while unreachable', async () => pings >= 3, 5000, 5);
+  // lldpad comes back as a new process that holds nothing
+  lldpad.held.clear();
+  answer = { ok: true, pid: 2 };
+  await until('the NIC re-associated after lldpad answered again', async () => lldpad.held.has(a.nic.instanceUuid) && repo.get(a.nic.id)!.state === 'associated', 5000, 5);
+  t.ok(notices.includes('reconcile-started:lldpad-reachable'), notices.join(', '));
+  const settled = pings;
+  await new Promise((r) => setTimeout(r, 100)); // ten fast periods
+  t.equal(pings, settled, 'no more fast pings once lldpad answers');
+});
