@@ -2,7 +2,8 @@
 // several services in one process). Fed three ways: the TransitionBus (NIC transitions, lldpad/reconcile notices),
 // an instrumented VsiAssociator (latency and failures of every VDP request, whoever made it), and explicit calls
 // (HTTP durations from metrics-routes, webhook deliveries).
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from 'prom-client';
+import { RequestHistogram } from './request-histogram.js';
 import type { QbgEvent, TransitionBus } from './transition-bus.js';
 import type { VdpRequestMode, VsiAssociator, VsiOutcome } from '../domain/vsi-request.js';
 
@@ -30,8 +31,7 @@ export class QbgMetrics {
   private readonly reconcileRuns: Counter;
   private readonly reconcileRetries: Counter<'outcome' | 'reason'>;
   private readonly uplinkDrift: Counter;
-  private readonly httpSeconds: Histogram<'method' | 'route' | 'status_code'>;
-  private readonly httpSeries = new Map<string, ReturnType<Histogram<'method' | 'route' | 'status_code'>['labels']>>();
+  private readonly httpSeconds: RequestHistogram<'method' | 'route' | 'status_code'>;
   private readonly webhookDeliveries: Counter<'outcome'>;
   private readonly webhookDropped: Counter;
   private readonly sseClients: Gauge;
@@ -105,13 +105,8 @@ export class QbgMetrics {
       registers,
     });
     this.uplinkDrift = new Counter({ name: 'qbg_uplink_drift_total', help: 'Uplinks found with EVB configuration differing from the desired one', registers });
-    this.httpSeconds = new Histogram({
-      name: 'qbg_http_request_duration_seconds',
-      help: 'HTTP API request durations, by method, route pattern and status code',
-      labelNames: ['method', 'route', 'status_code'],
-      buckets: HTTP_BUCKETS,
-      registers,
-    });
+    this.httpSeconds = new RequestHistogram('qbg_http_request_duration_seconds', 'HTTP API request durations, by method, route pattern and status code', HTTP_BUCKETS);
+    this.registry.registerMetric(this.httpSeconds as unknown as Metric);
     this.webhookDeliveries = new Counter({
       name: 'qbg_webhook_deliveries_total',
       help: 'Webhook delivery attempts, by outcome (delivered, retry, gave-up)',
@@ -149,12 +144,8 @@ export class QbgMetrics {
   }
 
   observeHttp(method: string, route: string, statusCode: number, seconds: number): void {
-    // prom-client hashes the label set on every observe; a route answers with few (method, status) pairs, so keep
-    // each series' child (bounded: routes × methods × status codes are all finite)
-    const key = `${method} ${statusCode} ${route}`;
-    let series = this.httpSeries.get(key);
-    if (series === undefined) this.httpSeries.set(key, (series = this.httpSeconds.labels({ method, route, status_code: String(statusCode) })));
-    series.observe(seconds);
+    // one series per (method, status, route pattern): bounded, routes and status codes are finite
+    this.httpSeconds.observe(`${method} ${statusCode} ${route}`, () => ({ method, route, status_code: String(statusCode) }), seconds);
   }
 
   webhookAttempt(outcome: 'delivered' | 'retry' | 'gave-up'): void {
