@@ -107,6 +107,14 @@ function makeAjv(coerceTypes: 'array' | false): Ajv {
   return ajv;
 }
 
+/** Whether a schema can hold a number anywhere (a number or integer type, or a subschema that may be one). */
+export function hasNumber(schema: unknown): boolean {
+  if (typeof schema !== 'object' || schema === null) return false;
+  const type = (schema as { type?: unknown }).type;
+  if (type === 'number' || type === 'integer' || (Array.isArray(type) && (type.includes('number') || type.includes('integer')))) return true;
+  return Object.values(schema).some((v) => (Array.isArray(v) ? v.some(hasNumber) : hasNumber(v)));
+}
+
 /**
  * ajv coerces "1e309" in a query string to Infinity and lets it through integer/maximum checks; refuse any
  * non-finite number among the coerced text parts as a type error on that field.
@@ -192,7 +200,10 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   // not: `null`, `true` or "3" where a number belongs is a client error, not a 0, 1 or 3.
   const textParts = makeAjv('array');
   const jsonBody = makeAjv(false);
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? jsonBody.compile(schema) : finiteOnly(textParts.compile(schema))));
+  // (a part without a number in its schema, like /nics/:id's params, needs no finiteness pass: it runs on every request)
+  app.setValidatorCompiler(({ schema, httpPart }) =>
+    httpPart === 'body' ? jsonBody.compile(schema) : hasNumber(schema) ? finiteOnly(textParts.compile(schema)) : textParts.compile(schema),
+  );
 
   app.setErrorHandler((err: FastifyError | QbgError | Error, req, reply) => {
     let e: QbgError | undefined;

@@ -101,6 +101,7 @@ t.test('bad input: 400 naming the field and its range, nothing stored, lldpad no
     ['GET', '/nics?limit=0', undefined, 'limit', /1–1000/],
     ['GET', '/nics?state=bogus', undefined, 'state', /one of/],
     ['GET', '/nics?offset=-1', undefined, 'offset', /0–1000000000/],
+    ['GET', '/nics?limit=1e309', undefined, 'limit', /finite/],
     ['GET', '/nics/not-an-id', undefined, 'id', /<vm uuid>_<mac>/],
     ['GET', `/nics/${VM}_52:54:00:12:34:56/history?limit=5000`, undefined, 'limit', /1–1000/],
     ['POST', '/nics/garbage/disassociate', undefined, 'id', /<vm uuid>_<mac>/],
@@ -423,4 +424,15 @@ t.test('a libvirt-owned NIC is observed, never asked for; owner is shown and nev
   t.equal(r.statusCode, 409);
   t.equal(nics.repo.get(mine.json().nic.id)?.owner, 'qbg');
   t.equal((await observe('sometimes')).statusCode, 400, 'expect is held or gone');
+});
+
+t.test('the finiteness pass runs only on request parts whose schema can hold a number', async (t) => {
+  const { hasNumber } = await import('../../src/api/server.js');
+  const { Type } = await import('typebox');
+  t.equal(hasNumber(Type.Object({ id: Type.String() })), false, 'a string-only part');
+  t.equal(hasNumber(Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1 })) })), true, 'an optional integer');
+  t.equal(hasNumber(Type.Object({ x: Type.Union([Type.String(), Type.Number()]) })), true, 'a union with a number');
+  t.equal(hasNumber(Type.Object({ ids: Type.Array(Type.Integer()) })), true, 'an array of integers');
+  t.equal(hasNumber({ type: ['string', 'null'] }), false);
+  t.equal(hasNumber({ type: ['string', 'number'] }), true);
 });
