@@ -156,11 +156,6 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
   const matched = new Set<string>();
   // NICs of one domain mostly share a profile: one lookup each per document (a store read checks its change stamp)
   const looked = new Map<string, VsiTypeVersion | undefined>();
-  const typeOf = (name: string, version: number | undefined): VsiTypeVersion | undefined => {
-    const key = version === undefined ? name : `${name}\u0000${version}`;
-    if (!looked.has(key)) looked.set(key, types.get(name, version));
-    return looked.get(key);
-  };
   for (const iface of interfaces) {
     const macEl = firstChild(iface, 'mac');
     const macText = macEl ? attr(macEl, 'address') : undefined;
@@ -178,7 +173,9 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
         { field: `interface[${mac}].type` },
       );
     }
-    const t = typeOf(ref.profile, ref.version);
+    const typeKey = ref.version === undefined ? ref.profile : `${ref.profile}\u0000${ref.version}`;
+    if (!looked.has(typeKey)) looked.set(typeKey, types.get(ref.profile, ref.version));
+    const t = looked.get(typeKey);
     if (!t) {
       const name = ref.version !== undefined ? `${ref.profile} version ${ref.version}` : ref.profile;
       throw fieldError(`metadata.nic[${mac}].profile`, 'QBG_ERR_XML_UNKNOWN_PROFILE', mac, name);

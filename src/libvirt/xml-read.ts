@@ -70,11 +70,22 @@ export function parseXmlDocument(xml: string, field = 'xml', limits: XmlLimits =
 
 /** Size first (before any work), then what is refused whatever the parser: DOCTYPE and ENTITY declarations. */
 function checkBeforeParsing(xml: string, field: string, limits: XmlLimits): void {
-  const bytes = Buffer.byteLength(xml, 'utf8');
-  if (bytes > limits.maxBytes) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'size', `${limits.maxBytes} bytes (got ${bytes})`);
-  if (xml.includes('<!DOCTYPE') || xml.includes('<!ENTITY')) {
+  // a UTF-16 code unit is at most 3 bytes of UTF-8: most documents need no count
+  if (xml.length * 3 > limits.maxBytes) {
+    const bytes = Buffer.byteLength(xml, 'utf8');
+    if (bytes > limits.maxBytes) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'size', `${limits.maxBytes} bytes (got ${bytes})`);
+  }
+  if (hasDeclaration(xml)) {
     throw fieldError(field, 'QBG_ERR_XML_SHAPE', `${field}: DOCTYPE and ENTITY declarations are refused (libvirt XML needs none; no entity is ever expanded)`);
   }
+}
+
+/** Whether `<!DOCTYPE` or `<!ENTITY` occurs anywhere: one pass over the '<!' (a comment, CDATA) of the document. */
+function hasDeclaration(xml: string): boolean {
+  for (let i = xml.indexOf('<!'); i !== -1; i = xml.indexOf('<!', i + 2)) {
+    if (xml.startsWith('DOCTYPE', i + 2) || xml.startsWith('ENTITY', i + 2)) return true;
+  }
+  return false;
 }
 
 /**
@@ -347,7 +358,7 @@ const SQUOTE = 0x27;
 
 /** XML's S: space, tab, CR, LF (NaN past the end is not). */
 function isBlank(c: number): boolean {
-  return c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d;
+  return c <= 0x20 && (c === 0x20 || c === 0x0a || c === 0x09 || c === 0x0d);
 }
 
 /** The end of the XML name that starts at i; i when none does. ASCII by hand, anything else by NAME. */
@@ -368,34 +379,22 @@ function nameEndFull(xml: string, i: number): number {
 }
 
 /**
- * The names met so far, by length and first character. A name sliced out of the text is a new string each time,
- * and a new string as a property key must first be looked up in V8's string table: that lookup, for every element
- * and attribute name, was a third of the scan. A document repeats a few dozen names (libvirt's vocabulary), so the
- * scan takes the string it already has. Bounded: a document of made-up names only empties it.
+ * The names met so far, in a direct-mapped table (slot by length and three characters). A name sliced out of the
+ * text is a new string each time, and a new string as a property key must first be looked up in V8's string table:
+ * that lookup, for every element and attribute name, was a third of the scan. A document repeats a few dozen names
+ * (libvirt's vocabulary), so the scan takes the string it already has. Bounded by construction: names that share a
+ * slot replace each other, and a name is only ever taken after comparing it with the text.
  */
-const knownNames = new Map<number, string[]>();
-let knownCount = 0;
-const MAX_KNOWN_NAMES = 2048;
+const knownNames: Array<string | undefined> = new Array<string | undefined>(1024).fill(undefined);
 
 /** xml.slice(start, end), the same string as last time when this name was seen before. */
 function nameAt(xml: string, start: number, end: number): string {
-  const key = (end - start) * 0x10000 + xml.charCodeAt(start);
-  let bucket = knownNames.get(key);
-  if (bucket !== undefined) {
-    for (let k = 0; k < bucket.length; k++) if (sameText(bucket[k], xml, start)) return bucket[k];
-  } else {
-    if (knownCount >= MAX_KNOWN_NAMES) {
-      knownNames.clear();
-      knownCount = 0;
-    }
-    bucket = [];
-    knownNames.set(key, bucket);
-  }
+  const length = end - start;
+  const slot = ((length * 0x9e3) ^ (xml.charCodeAt(start) << 3) ^ (xml.charCodeAt(end - 1) * 0x2f) ^ (xml.charCodeAt(start + (length >> 1)) << 6)) & 1023;
+  const known = knownNames[slot];
+  if (known !== undefined && known.length === length && sameText(known, xml, start)) return known;
   const name = xml.slice(start, end);
-  if (bucket.length < 16) {
-    bucket.push(name);
-    knownCount++;
-  }
+  knownNames[slot] = name;
   return name;
 }
 
@@ -403,6 +402,11 @@ function nameAt(xml: string, start: number, end: number): string {
 function sameText(name: string, xml: string, at: number): boolean {
   for (let k = name.length - 1; k >= 0; k--) if (name.charCodeAt(k) !== xml.charCodeAt(at + k)) return false;
   return true;
+}
+
+function indexOrEnd(xml: string, of: string, from: number): number {
+  const at = xml.indexOf(of, from);
+  return at === -1 ? xml.length : at;
 }
 
 function skipBlanks(xml: string, i: number): number {
@@ -446,22 +450,28 @@ export function scanXmlDocument(xml: string, field = 'xml', limits: XmlLimits = 
   const bom = xml.charCodeAt(0) === 0xfeff ? 1 : 0;
   let i = bom;
   const n = xml.length;
+  // The next '<', '&' and ']]>' at or after the place last asked about (n: none). The scan only moves forward, so
+  // each is searched for once per occurrence, not once per text or attribute value (one native call each saved).
+  let nextLt = -1;
+  let nextAmp = -1;
+  let nextCdataEnd = -1;
   while (i < n) {
-    const lt = xml.indexOf('<', i);
-    const textEnd = lt === -1 ? n : lt;
+    if (nextLt < i) nextLt = indexOrEnd(xml, '<', i);
+    const textEnd = nextLt;
     if (textEnd > i) {
       const text = xml.slice(i, textEnd);
       if (depth === 0) {
         if (skipBlanks(xml, i) < textEnd) notWellFormed(xml, field, i, 'text outside the root element');
       } else {
-        if (text.includes('&')) checkReferences(xml, field, text, i);
-        const cdataEnd = text.indexOf(']]>');
-        if (cdataEnd !== -1) notWellFormed(xml, field, i + cdataEnd, "']]>' is not allowed in text");
+        if (nextAmp < i) nextAmp = indexOrEnd(xml, '&', i);
+        if (nextAmp < textEnd) checkReferences(xml, field, text, i);
+        if (nextCdataEnd < i) nextCdataEnd = indexOrEnd(xml, ']]>', i);
+        if (nextCdataEnd < textEnd) notWellFormed(xml, field, nextCdataEnd, "']]>' is not allowed in text");
       }
       if (++nodes > limits.maxNodes) throw fieldError(field, 'QBG_ERR_XML_LIMIT', 'node count', limits.maxNodes);
       kids.push(textNode(text));
       i = textEnd;
-      if (lt === -1) break;
+      if (i === n) break;
     }
     const c = xml.charCodeAt(i + 1);
     if (c === SLASH) {
@@ -531,12 +541,14 @@ export function scanXmlDocument(xml: string, field = 'xml', limits: XmlLimits = 
         if (q !== DQUOTE && q !== SQUOTE) break;
         const close = xml.indexOf(q === DQUOTE ? '"' : "'", open + 1);
         if (close === -1) break;
+        if (nextLt <= open) nextLt = indexOrEnd(xml, '<', open + 1);
+        if (nextLt < close) break;
         const value = xml.slice(open + 1, close);
-        if (value.includes('<')) break;
         const attrName = nameAt(xml, attrAt, attrEnd);
         attrs ??= Object.create(NO_PROPERTIES) as Record<string, string>;
         if (attrName in attrs) notWellFormed(xml, field, at, `attribute ${attrName} given twice`);
-        if (value.includes('&')) checkReferences(xml, field, value, at);
+        if (nextAmp <= open) nextAmp = indexOrEnd(xml, '&', open + 1);
+        if (nextAmp < close) checkReferences(xml, field, value, at);
         attrs[attrName] = value;
         at = close + 1;
       }

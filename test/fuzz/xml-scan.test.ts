@@ -99,8 +99,8 @@ t.test('generated libvirt domains, whole and with one edit anywhere', async (t) 
 });
 
 t.test('more distinct names than the scanner remembers: every tree still as the oracle has it', async (t) => {
-  // the scanner keeps the names it has met (bounded); a document of thousands of new names empties that memory
-  // over and over, and names of one length and first letter share a bucket that stops growing
+  // the scanner keeps the names it has met in a bounded table whose slots names share: thousands of new names
+  // replace each other over and over, and a remembered name must never stand in for another of its slot
   const many = (k: number, prefix: string) => Array.from({ length: k }, (_, i) => `<${prefix}${i.toString(36)} ${prefix}${i.toString(36)}="${i}"/>`).join('');
   for (const xml of [`<r>${many(3000, 'n')}</r>`, `<r>${many(40, 'q')}<q0></q1></r>`, `<r>${many(40, 'q')}<qz></qz></r>`, `<r>${many(5000, 'm')}${many(50, 'n')}</r>`]) {
     same(xml);
