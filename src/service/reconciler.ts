@@ -220,13 +220,15 @@ export class Reconciler {
           yield* repo.chunks({ desiredMode: [...HELD_MODES], ...held }, SWEEP_CHUNK);
           yield* repo.chunks({ desiredMode: ['deassoc'], state: ['failed', 'timed-out', 'lost', 'disassociating'], ...held }, SWEEP_CHUNK);
         })();
-    const now = Date.now();
     const report: SweepReport = { reason, checked: 0, ok: 0, repaired: 0, failed: 0, skipped: 0, gaveUp: 0, durationMs: 0 };
     // An admin sweep is someone asking again: it retries NICs given up on too.
     const explicit = reason === 'admin';
     this.notice('reconcile-started', { reason, nics: filter.ids ? filter.ids.length : repo.count(held) });
     for (const chunk of chunks) {
       if (this.stopped) break;
+      // "in backoff" as of this chunk: a NIC lldpad reported lost since the sweep began (repairSoon: due at once, as
+      // after a restart) must not be skipped as if it were backing off, and left to a retry sweep a tick later.
+      const now = Date.now();
       const nics = chunk.filter((n) => {
         const b = this.backoff.get(n.id);
         const skip =

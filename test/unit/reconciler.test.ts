@@ -220,3 +220,40 @@ t.test('while lldpad does not answer it is pinged often, so a restarted one is s
   await new Promise((r) => setTimeout(r, 100)); // ten fast periods
   t.equal(pings, settled, 'no more fast pings once lldpad answers');
 });
+
+t.test('NICs reported lost while a sweep runs are repaired by that sweep, not skipped as if backing off', async (t) => {
+  const { types, lldpad, repo, db } = await world();
+  t.teardown(() => db.close());
+  const bus = new TransitionBus();
+  const svc = new NicService({ repo, associator: lldpad, types, bus });
+  svc.start();
+  t.teardown(() => svc.stop());
+  // more NICs than a sweep reads at once (SWEEP_CHUNK), so later chunks are looked at after the lost events came
+  const ids: string[] = [];
+  for (let i = 0; i < 250; i++) {
+    const mac = `52:54:00:01:${(i >> 8).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+    ids.push((await svc.associate({ vmUuid: VM, mac, uplink: 'eth0', type: 'web', vlan: 10 })).nic.id);
+  }
+  // no retry sweep in this test: whatever the sweep skips stays lost
+  const rec = new Reconciler({ service: svc, associator: lldpad, bus, sweepIntervalMs: 0, retryIntervalMs: 600_000 });
+  t.teardown(() => rec.stop());
+  await rec.start();
+  // lldpad restarted: it holds nothing, and the client reports every VSI lost while the sweep works on its first
+  // chunk (its requests wait at the gate until then)
+  const uuids = [...lldpad.held.keys()];
+  lldpad.held.clear();
+  let open!: () => void;
+  const gate = new Promise<void>((r) => (open = r));
+  const request = lldpad.request.bind(lldpad);
+  lldpad.request = async (r) => (await gate, request(r));
+  const sweep = rec.sweep('lldpad-restarted');
+  await new Promise((r) => setTimeout(r, 5));
+  for (const u of uuids) lldpad.lose(u);
+  await new Promise((r) => setTimeout(r, 5));
+  open();
+  const report = await sweep;
+  t.equal(report.skipped, 0, `nothing skipped: ${JSON.stringify(report)}`);
+  const states = new Map<string, number>();
+  for (const id of ids) states.set(repo.get(id)!.state, (states.get(repo.get(id)!.state) ?? 0) + 1);
+  t.same([...states], [['associated', ids.length]], 'every NIC associated again by this sweep');
+});
