@@ -235,7 +235,13 @@ export function rewriteDomainXml(types: VsiTypeLookup, xml: string, opts: Rewrit
     }
   }
   if (edits.length === 0) return { xml, changes };
-  edits.sort((a, b) => a.from - b.from);
+  // one edit per NIC, the NICs in document order: sorted already, but the splice below needs it, so make sure
+  for (let k = 1; k < edits.length; k++) {
+    if (edits[k - 1].from > edits[k].from) {
+      edits.sort((a, b) => a.from - b.from);
+      break;
+    }
+  }
   let out = '';
   let at = 0;
   for (const e of edits) {
