@@ -339,8 +339,6 @@ const NAME = `[${NAME_START}][${NAME_START}\\-.0-9\\u00B7\\u0300-\\u036F\\u203F\
 const NAME_AT = new RegExp(NAME, 'y');
 const REFERENCE = /&(?:#[0-9]+|#x[0-9a-fA-F]+|amp|lt|gt|quot|apos);/y;
 const ILLEGAL_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-/** Every character ILLEGAL_CHAR can match, without its look-arounds: a document without any (most) skips it. */
-const MAYBE_ILLEGAL_CHAR = /[\x00-\x08\x0B\x0C\x0E-\x1F\uD800-\uDFFF\uFFFE\uFFFF]/;
 
 /**
  * The prototype of a scanned element's attributes: nothing inherited, so an attribute may be called "constructor"
@@ -435,7 +433,7 @@ function checkReferences(xml: string, field: string, s: string, at: number): voi
 export function scanXmlDocument(xml: string, field = 'xml', limits: XmlLimits = XML_LIMITS): XmlNode[] {
   checkBeforeParsing(xml, field, limits);
   checkCharacterReferences(xml, field);
-  const illegal = MAYBE_ILLEGAL_CHAR.test(xml) ? ILLEGAL_CHAR.exec(xml) : null;
+  const illegal = ILLEGAL_CHAR.exec(xml);
   if (illegal) {
     notWellFormed(xml, field, illegal.index, `character U+${illegal[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')} is not allowed in XML`);
   }
