@@ -298,11 +298,18 @@ export function decodeEntities(s: string): string {
   );
 }
 
-const NEEDS_ESCAPE = /[&<>"]/;
-
 export function escapeXml(s: string): string {
-  if (!NEEDS_ESCAPE.test(s)) return s;
+  if (!needsEscape(s)) return s;
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** Whether s has a character escapeXml replaces (a loop: most values are short numbers and UUIDs). */
+function needsEscape(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c === 0x26 || c === 0x3c || c === 0x3e || c === 0x22) return true;
+  }
+  return false;
 }
 
 /** An attribute value escaped for writing between `quote`s (what escapeXml leaves of it, and that quote). */

@@ -3,6 +3,8 @@ import {
   attr,
   decodeEntities,
   dominantQuote,
+  escapeAttribute,
+  escapeXml,
   firstChild,
   parseXmlDocument,
   rootElement,
@@ -43,6 +45,8 @@ t.test('values are decoded on read, escaped on write', async (t) => {
 t.test('quote style follows the document', async (t) => {
   t.equal(dominantQuote(`<a x='1' y='2' z="3"/>`), "'");
   t.equal(dominantQuote(`<a x="1"/>`), '"');
+  t.equal(dominantQuote(`<a x='1'>="2" ="3"</a>`), '"', 'every =" counts, as before: in text too');
+  t.equal(dominantQuote(`<a/>`), '"', 'a tie (none) is double');
   const out = serializeXmlDocument(parseXmlDocument(`<a x="it's"/>`), "'");
   t.equal(out, `<a x='it&apos;s'/>\n`, 'the chosen quote is escaped inside values');
 });
@@ -73,4 +77,16 @@ t.test('limits: size, depth, node count', async (t) => {
     code: 'QBG_ERR_XML_LIMIT',
     message: /node count/,
   });
+});
+
+t.test('escapeXml replaces & < > " (and only those); escapeAttribute also the document quote', async (t) => {
+  t.equal(escapeXml('1193047'), '1193047');
+  t.equal(escapeXml('4dea22b3-1d52-d8f3-2516-782e98ab3fa0'), '4dea22b3-1d52-d8f3-2516-782e98ab3fa0');
+  for (const [c, e] of [['&', '&amp;'], ['<', '&lt;'], ['>', '&gt;'], ['"', '&quot;']]) {
+    t.equal(escapeXml(c), e);
+    t.equal(escapeXml(`x${c}y${c}`), `x${e}y${e}`, `${c} anywhere, every one`);
+  }
+  t.equal(escapeXml(`it's`), `it's`);
+  t.equal(escapeAttribute(`it's "a" & b`, "'"), 'it&apos;s &quot;a&quot; &amp; b');
+  t.equal(escapeAttribute(`it's "a"`, '"'), `it's &quot;a&quot;`);
 });
