@@ -178,7 +178,7 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
     const notModified = (reply: FastifyReply): FastifyReply => reply.code(304).send();
     const cached = (reply: FastifyReply, seq: number, key: string, build: () => unknown): FastifyReply => {
       let body = reads.get(seq, key);
-      if (body === undefined) reads.set(seq, key, (body = reply.serialize(build()) as string));
+      if (body === undefined) reads.set(seq, key, (body = Buffer.from(reply.serialize(build()) as string)));
       return reply.type('application/json; charset=utf-8').send(body);
     };
 
