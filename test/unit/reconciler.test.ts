@@ -1,5 +1,5 @@
 // Reconciler decisions after a qbg crash, with a scripted lldpad (the lab tests use the real one).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { openDatabase } from '../../src/store/db.js';
 import { NicRepo } from '../../src/store/nic-repo.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
@@ -21,6 +21,17 @@ async function world() {
   const lldpad = new ScriptedLldpad();
   const repo = new NicRepo(db);
   return { db, types, lldpad, repo };
+}
+
+/** A world whose NIC service is started and publishes on a bus (it hears lldpad's lost events), closed at teardown. */
+async function startedService(t: Test) {
+  const w = await world();
+  t.teardown(() => w.db.close());
+  const bus = new TransitionBus();
+  const svc = new NicService({ repo: w.repo, associator: w.lldpad, types: w.types, bus });
+  svc.start();
+  t.teardown(() => svc.stop());
+  return { ...w, bus, svc };
 }
 
 t.test('a disassociate cut short by a qbg crash is finished by the next start sweep', async (t) => {
@@ -154,12 +165,7 @@ t.test('failures: permanent VDP reasons and lldpad command refusals', async (t) 
 });
 
 t.test('a NIC lldpad reports lost is re-associated on the next retry tick, without waiting for a full sweep', async (t) => {
-  const { types, lldpad, repo, db } = await world();
-  t.teardown(() => db.close());
-  const bus = new TransitionBus();
-  const svc = new NicService({ repo, associator: lldpad, types, bus });
-  svc.start();
-  t.teardown(() => svc.stop());
+  const { lldpad, repo, bus, svc } = await startedService(t);
   // no periodic sweep: only the lost event can bring the NIC back
   const rec = new Reconciler({ service: svc, associator: lldpad, bus, sweepIntervalMs: 0, retryIntervalMs: 20 });
   t.teardown(() => rec.stop());
@@ -222,12 +228,7 @@ t.test('while lldpad does not answer it is pinged often, so a restarted one is s
 });
 
 t.test('NICs reported lost while a sweep runs are repaired by that sweep, not skipped as if backing off', async (t) => {
-  const { types, lldpad, repo, db } = await world();
-  t.teardown(() => db.close());
-  const bus = new TransitionBus();
-  const svc = new NicService({ repo, associator: lldpad, types, bus });
-  svc.start();
-  t.teardown(() => svc.stop());
+  const { lldpad, repo, bus, svc } = await startedService(t);
   // more NICs than a sweep reads at once (SWEEP_CHUNK), so later chunks are looked at after the lost events came
   const ids: string[] = [];
   for (let i = 0; i < 250; i++) {
