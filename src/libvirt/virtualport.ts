@@ -133,11 +133,7 @@ export function virtualportSpec(p: QbgParameters): XmlElementSpec {
  */
 export function virtualportText(p: QbgParameters, quote: Quote, indent: string | undefined, step = '  '): string {
   let params = '<parameters';
-  for (const m of QBG_PARAMETERS) {
-    const v = p[m.key];
-    // a number's decimal digits need no escaping; the instance id is a string and is escaped like any value
-    if (v !== undefined) params += ` ${m.attr}=${quote}${typeof v === 'number' ? String(v) : escapeAttribute(v, quote)}${quote}`;
-  }
+  for (const [name, value] of parameterAttributes(p)) params += ` ${name}=${quote}${escapeAttribute(value, quote)}${quote}`;
   params += '/>';
   const open = `<virtualport type=${quote}${VIRTUALPORT_QBG}${quote}>`;
   return indent === undefined ? `${open}${params}</virtualport>` : `${open}${indent}${step}${params}${indent}</virtualport>`;

@@ -65,8 +65,8 @@ const HELD_MODES = ['assoc', 'preassoc', 'preassoc-rr'] as const;
 
 /**
  * NICs read per step of a sweep (by cursor). Each read holds the event loop, and the chunk's NICs stay alive until
- * all are checked: with 500, a chunk read took ~6 ms on a loaded machine (docs/benchmarks.md) and the chunk was most of V8's 1 MB young generation, which
- * every scavenge copied. Status reads are served between the steps.
+ * all are checked: with 500, a chunk read took ~6 ms on a loaded machine (docs/benchmarks.md) and the chunk was most
+ * of V8's 1 MB young generation, which every scavenge copied. Status reads are served between the steps.
  */
 const SWEEP_CHUNK = 100;
 
