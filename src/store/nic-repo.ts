@@ -176,9 +176,9 @@ export class NicRepo {
       get: db.prepare('SELECT * FROM nics WHERE id = ?'),
       byInstance: db.prepare('SELECT * FROM nics WHERE instance_uuid = ?'),
       insert: db.prepare(`INSERT INTO nics (id, vm_uuid, mac, uplink, type_name, type_id, type_id_version, manager_id2,
-        filter_format, group_id, vlan, instance_uuid, owner, state, desired_mode, reason_code, reason, created_at, updated_at)
+        filter_format, group_id, vlan, bridge_vlan, instance_uuid, owner, state, desired_mode, reason_code, reason, created_at, updated_at)
         VALUES (@id, @vm_uuid, @mac, @uplink, @type_name, @type_id, @type_id_version, @manager_id2, @filter_format,
-        @group_id, @vlan, @instance_uuid, @owner, 'new', 'deassoc', NULL, NULL, @at, @at)`),
+        @group_id, @vlan, @bridge_vlan, @instance_uuid, @owner, @state, @desired_mode, @reason_code, @reason, @at, @at)`),
       update: db.prepare(`UPDATE nics SET uplink = @uplink, type_name = @type_name, type_id = @type_id,
         type_id_version = @type_id_version, manager_id2 = @manager_id2, filter_format = @filter_format,
         group_id = @group_id, vlan = @vlan, bridge_vlan = @bridge_vlan, instance_uuid = @instance_uuid, state = @state,
@@ -357,10 +357,12 @@ export class NicRepo {
     return this.db.transaction((): Applied => {
       const at = a.at ?? new Date().toISOString();
       let row = this.st.get.get(id) as NicRow | undefined;
+      const fresh = row === undefined;
       if (!row) {
         if (!a.params) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
-        this.st.insert.run({ id, at, ...paramsToRow(a.params), owner: a.owner ?? 'qbg' });
-        row = this.st.get.get(id) as NicRow;
+        // A new NIC starts 'new' with nothing asked; its row is written once, below, already in its first state: an
+        // insert plus an update touched every index and count of the row twice per first associate.
+        row = { id, ...paramsToRow(a.params), owner: a.owner ?? 'qbg', state: 'new', desired_mode: 'deassoc', bridge_vlan: null, reason_code: null, reason: null, created_at: at, updated_at: at } as NicRow;
       } else if (a.owner !== undefined && a.owner !== row.owner) {
         throw qbgError('QBG_ERR_NIC_OWNER', id, row.owner, a.owner, 'forget the NIC (qbg nic delete) before another side announces it');
       }
@@ -389,7 +391,8 @@ export class NicRepo {
         at,
       };
       const paramsChanged = Object.keys(params).some((k) => params[k] !== row[k as keyof NicRow]);
-      if (paramsChanged) this.st.update.run(next);
+      if (fresh) this.st.insert.run(next);
+      else if (paramsChanged) this.st.update.run(next);
       else this.st.updateState.run({ id, bridge_vlan: next.bridge_vlan, state: next.state, desired_mode: next.desired_mode, reason_code: next.reason_code, reason: next.reason, at });
       const info = this.st.history.run(id, at, from, to, a.event, a.cause, a.reasonCode ?? null, a.reason ?? null);
       const entry: NicHistoryEntry = { seq: Number(info.lastInsertRowid), nicId: id, at, from, to, event: a.event, cause: a.cause };

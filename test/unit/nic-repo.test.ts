@@ -56,6 +56,24 @@ t.test('create on first request, then answer: state and history in step', async 
   t.same(repo.byInstanceUuid(p.instanceUuid), b.nic);
 });
 
+t.test("a new NIC's row is written once, already in its first state, as applyEvent returns it", async (t) => {
+  const repo = fresh();
+  const seq = repo.changeSeq();
+  const p = params(5, { vlan: 0 });
+  const id = nicId(p.vmUuid, p.mac);
+  // libvirt's NIC seen held at its first observation: state, owner and the VID the bridge assigned in one write
+  const a = repo.applyEvent(id, { event: 'observed-associated', cause: 'observe-held', params: p, owner: 'libvirt', desiredMode: 'assoc', bridgeVlan: 300 });
+  t.same(repo.get(id), a.nic, 'stored as returned');
+  t.equal(a.nic.state, 'associated');
+  t.equal(a.nic.owner, 'libvirt');
+  t.equal(a.nic.bridgeVlan, 300);
+  t.equal(a.nic.createdAt, a.nic.updatedAt);
+  t.same(repo.history(id).items.map((e) => [e.from, e.to]), [['new', 'associated']], "the history still starts at 'new'");
+  t.equal(repo.count({ state: 'associated' }), 1, 'counted under its first state');
+  t.equal(repo.count({ state: 'new' }), 0, "never counted as 'new'");
+  t.ok(repo.changeSeq() > seq, 'the change sequence moved');
+});
+
 t.test('a failure keeps its reason until a new request clears it', async (t) => {
   const repo = fresh();
   const p = params(2);
