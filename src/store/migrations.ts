@@ -211,5 +211,26 @@ export const MIGRATIONS: readonly Migration[] = [
     // (NicRepo.filterUsedByOtherVm): without this index that walked every NIC of the uplink, per associate.
     sql: `CREATE INDEX nics_filter ON nics (uplink, mac, vlan, created_at, id);`,
   },
+  {
+    version: 11,
+    name: 'vsi_type_changes',
+    // The VSI type read cache (src/vtdb/type-read-cache.ts) is trusted while this moves not: triggers bump it with
+    // every write to the type tables, in the writing transaction (a rollback takes it back with the rows), whoever
+    // writes (any repo, plain SQL, another process on the file). Before, the cache watched total_changes(), which
+    // every NIC transition moves too: each associate missed it and read the type again.
+    sql: `
+      CREATE TABLE vsi_type_changes (
+        one INTEGER PRIMARY KEY CHECK (one = 1),
+        seq INTEGER NOT NULL
+      ) STRICT;
+      INSERT INTO vsi_type_changes VALUES (1, 0);
+      CREATE TRIGGER vsi_types_changed_insert AFTER INSERT ON vsi_types BEGIN UPDATE vsi_type_changes SET seq = seq + 1; END;
+      CREATE TRIGGER vsi_types_changed_update AFTER UPDATE ON vsi_types BEGIN UPDATE vsi_type_changes SET seq = seq + 1; END;
+      CREATE TRIGGER vsi_types_changed_delete AFTER DELETE ON vsi_types BEGIN UPDATE vsi_type_changes SET seq = seq + 1; END;
+      CREATE TRIGGER vsi_type_versions_changed_insert AFTER INSERT ON vsi_type_versions BEGIN UPDATE vsi_type_changes SET seq = seq + 1; END;
+      CREATE TRIGGER vsi_type_versions_changed_update AFTER UPDATE ON vsi_type_versions BEGIN UPDATE vsi_type_changes SET seq = seq + 1; END;
+      CREATE TRIGGER vsi_type_versions_changed_delete AFTER DELETE ON vsi_type_versions BEGIN UPDATE vsi_type_changes SET seq = seq + 1; END;
+    `,
+  },
   // ↑ append new migrations here (version 3, 4, …); never edit the ones above.
 ];

@@ -89,10 +89,8 @@ export class TypeRepo {
       setCurrent: db.prepare('UPDATE vsi_types SET current_version = ?, updated_at = ? WHERE name = ?'),
       countVersions: db.prepare('SELECT count(*) AS n FROM vsi_type_versions WHERE name = ?'),
       deleteType: db.prepare('DELETE FROM vsi_types WHERE name = ?'),
-      // rows this connection changed (rolled-back ones too) and a counter of commits by other connections; two
-      // statements: the pragma as a table-valued function in one SELECT costs ten times as much
-      totalChanges: db.prepare('SELECT total_changes()').pluck(),
-      dataVersion: db.prepare('PRAGMA data_version').pluck(),
+      // bumped by triggers with every write to the type tables (migration 11), by whoever writes
+      typeChanges: db.prepare('SELECT seq FROM vsi_type_changes').pluck(),
     };
   }
 
@@ -102,11 +100,12 @@ export class TypeRepo {
   }
 
   /**
-   * Changes whenever anything in the database may have changed since the last call: a write by this connection
-   * (through any repo, committed or rolled back) or a commit by another process (the CLI writing the same file).
+   * Changes whenever the type tables may have changed since the last call: a write by this connection (any repo,
+   * plain SQL) or a commit by another process (the CLI writing the same file). A rolled-back write takes it back
+   * together with the rows, so what was read before stays right. NIC writes leave it alone.
    */
-  changeStamp(): string {
-    return `${this.st.totalChanges.get() as number}/${this.st.dataVersion.get() as number}`;
+  changeStamp(): number {
+    return this.st.typeChanges.get() as number;
   }
 
   /** Inside a transaction reads may see rows a rollback will take back: nothing read there may be cached. */

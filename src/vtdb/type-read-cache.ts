@@ -1,7 +1,8 @@
 // VSI type versions as read from the store, kept between reads: generating XML looks up the same profile for
 // every NIC, and a SQLite join plus JSON.parse per NIC was an eighth of the time. The cache is only trusted while
-// the store's change stamp is the one seen when it was filled, so ANY write — this service's create/edit/delete/
-// import, another repo on the same connection, a rollback, another process on the same file — empties it.
+// the type tables' change stamp is the one seen when it was filled, so any write to them — this service's
+// create/edit/delete/import, another repo or plain SQL on the same connection, another process on the same file —
+// empties it; writes to other tables (every NIC transition) do not.
 import type { VsiTypeVersion } from '../domain/vsi-type.js';
 import type { TypeRepo } from '../store/type-repo.js';
 
@@ -13,7 +14,7 @@ const copyOf = (v: VsiTypeVersion): VsiTypeVersion => ({ ...v, allowedVlans: v.a
 
 export class TypeReadCache {
   private readonly entries = new Map<string, VsiTypeVersion>();
-  private stamp = '';
+  private stamp = -1;
 
   constructor(private readonly repo: TypeRepo) {}
 
@@ -38,6 +39,6 @@ export class TypeReadCache {
 
   clear(): void {
     this.entries.clear();
-    this.stamp = '';
+    this.stamp = -1;
   }
 }

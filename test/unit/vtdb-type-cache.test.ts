@@ -7,6 +7,8 @@ import { join } from 'node:path';
 import { openDatabase } from '../../src/store/db.js';
 import { TypeService } from '../../src/vtdb/type-service.js';
 import { parseVsiTypeSpec } from '../../src/domain/vsi-type.js';
+import { NicRepo } from '../../src/store/nic-repo.js';
+import { nicId } from '../../src/domain/nic.js';
 
 const web = { name: 'web', managerId: 1, typeId: 100, typeIdVersion: 1, allowedVlans: [10] };
 
@@ -95,4 +97,21 @@ t.test('a caller changing what it got does not change the next read', async (t) 
   v.allowedVlans.push({ from: 1, to: 1 });
   t.equal(svc.get('web')?.managerId, 1);
   t.same(svc.get('web')?.allowedVlans, [{ from: 10, to: 10 }]);
+});
+
+t.test('NIC writes leave the cache alone: an associate reads its type from memory', async (t) => {
+  const { db, svc } = fresh();
+  let reads = 0;
+  const current = svc.repo.current.bind(svc.repo);
+  svc.repo.current = (name) => (reads++, current(name));
+  const nics = new NicRepo(db);
+  const p = { vmUuid: '00000000-0000-4000-8000-000000000001', mac: '52:54:00:00:00:01', uplink: 'eth0', typeName: 'web', typeId: 100, typeIdVersion: 1, managerId2: '0'.repeat(30) + '01', filterFormat: 'vlan-mac' as const, vlan: 10, instanceUuid: '6f1c0e7a-1b9e-4c1e-9a53-2f1a7d3c5b10' };
+  svc.get('web');
+  const before = reads;
+  nics.applyEvent(nicId(p.vmUuid, p.mac), { event: 'request-assoc', cause: 'api', params: p, desiredMode: 'assoc' });
+  nics.applyEvent(nicId(p.vmUuid, p.mac), { event: 'answer-accepted', cause: 'lldpad-answer' });
+  t.equal(svc.get('web')?.typeIdVersion, 1);
+  t.equal(reads, before, 'no read of the type tables after two NIC transitions');
+  svc.edit('web', { allowedVlans: [10, 30] });
+  t.equal(svc.get('web')?.typeIdVersion, 2, 'a type write still shows at once');
 });
