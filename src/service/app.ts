@@ -29,6 +29,7 @@ import { TransitionBus } from './transition-bus.js';
 import { createMetrics, instrumentAssociator, nicCountsFromDb, type QbgMetrics } from './metrics.js';
 import { repoHistory } from './event-log.js';
 import { NicRepo } from '../store/nic-repo.js';
+import { WalSync } from '../store/wal-sync.js';
 import { NicService } from './nic-service.js';
 import { Reconciler } from './reconciler.js';
 import { GuestLinks, type GuestLinkUp } from '../netdev/guest-links.js';
@@ -126,7 +127,9 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
   const associator = instrumentAssociator(overrides.associator ?? createAssociator(config), metrics);
 
   // with a fleet, every NIC change is also queued for PostgreSQL in its own transaction (src/fleet/nic-publisher.ts)
-  const nicRepo = new NicRepo(db, { outbox: config.fleet !== undefined });
+  // the WAL goes to disk in the background between commits, so the checkpoint inside some request's COMMIT is short
+  const walSync = new WalSync(config.dbPath);
+  const nicRepo = new NicRepo(db, { outbox: config.fleet !== undefined, committed: () => walSync.committed() });
   // A VSI type still announced for some NIC must not vanish under it.
   const countNicsOfType = db.prepare('SELECT count(*) AS n FROM nics WHERE type_name = ?');
   types.setUsageCheck((name) => (countNicsOfType.get(name) as { n: number }).n);
@@ -276,6 +279,7 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
       stopLoggingBus();
       await webhooks.close();
       await associator.close();
+      await walSync.close();
       db.close();
     },
   };

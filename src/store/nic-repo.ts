@@ -1,7 +1,7 @@
 // SQL for VM NICs and their history (tables from the 'nics' migration). The one rule kept here: a NIC's state
 // changes only through applyEvent, which checks the pure transition table and writes the new state and its
 // history row in ONE transaction — there is never a state without the history that explains it.
-import type { Database, Statement } from 'better-sqlite3';
+import type { Database, Statement, Transaction } from 'better-sqlite3';
 import { fieldError, qbgError } from '../domain/errors.js';
 import type { Nic, NicHistoryEntry, NicOwner, NicParams } from '../domain/nic.js';
 import { HELD_STATES, IN_FLIGHT_STATES, transition, type NicEvent, type NicState } from '../domain/nic-state.js';
@@ -161,6 +161,8 @@ export interface Applied {
 export interface NicRepoOptions {
   /** Also write each change to fleet_outbox in its transaction (a fleet is configured: src/fleet/nic-publisher.ts). */
   outbox?: boolean;
+  /** Called after each write transaction of this repo (the WAL flush hint, src/store/wal-sync.ts). */
+  committed?: () => void;
 }
 
 /** How long a change sequence read from SQLite is trusted when this connection wrote nothing (see changeSeq). */
@@ -169,9 +171,14 @@ export const FOREIGN_WRITE_MS = 100;
 export class NicRepo {
   private readonly st: Record<string, Statement>;
   private readonly outbox?: Statement;
+  private readonly committed: () => void;
+  /** applyEvent's transaction, made once (db.transaction builds its wrappers anew at every call). */
+  private readonly applyTx: Transaction<(id: string, a: ApplyEvent) => Applied>;
 
   constructor(readonly db: Database, opts: NicRepoOptions = {}) {
     if (opts.outbox) this.outbox = db.prepare('INSERT INTO fleet_outbox (at, nic_id, kind, body) VALUES (?, ?, ?, ?)');
+    this.committed = opts.committed ?? (() => undefined);
+    this.applyTx = db.transaction((id: string, a: ApplyEvent) => this.applyInTransaction(id, a));
     this.st = {
       get: db.prepare('SELECT * FROM nics WHERE id = ?'),
       byInstance: db.prepare('SELECT * FROM nics WHERE instance_uuid = ?'),
@@ -354,63 +361,69 @@ export class NicRepo {
    * written) when the table has no cell for (state, event), QBG_ERR_NIC_NOT_FOUND for an unknown NIC.
    */
   applyEvent(id: string, a: ApplyEvent): Applied {
-    return this.db.transaction((): Applied => {
-      const at = a.at ?? new Date().toISOString();
-      let row = this.st.get.get(id) as NicRow | undefined;
-      const fresh = row === undefined;
-      if (!row) {
-        if (!a.params) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
-        // A new NIC starts 'new' with nothing asked; its row is written once, below, already in its first state: an
-        // insert plus an update touched every index and count of the row twice per first associate.
-        row = { id, ...paramsToRow(a.params), owner: a.owner ?? 'qbg', state: 'new', desired_mode: 'deassoc', bridge_vlan: null, reason_code: null, reason: null, created_at: at, updated_at: at } as NicRow;
-      } else if (a.owner !== undefined && a.owner !== row.owner) {
-        throw qbgError('QBG_ERR_NIC_OWNER', id, row.owner, a.owner, 'forget the NIC (qbg nic delete) before another side announces it');
-      }
-      const from = row.state as NicState;
-      const to = transition(id, from, a.event);
-      const params = a.params ? paramsToRow(a.params) : {};
-      const settledWithoutReason = to === 'associated' || to === 'pre-associated' || to === 'disassociated' || to.endsWith('ing');
-      const next = {
-        ...row,
-        ...params,
-        id,
-        state: to,
-        desired_mode: a.desiredMode ?? row.desired_mode,
-        // what the bridge assigned holds only while the VSI does (and only for a wildcard request)
-        bridge_vlan:
-          (params.vlan ?? row.vlan) !== 0
-            ? null
-            : a.bridgeVlan !== undefined
-              ? a.bridgeVlan
-              : HELD_STATES.includes(to) || IN_FLIGHT_STATES.includes(to)
-                ? row.bridge_vlan
-                : null,
-        // a reason explains failed / timed-out / lost; a success or a new request clears it
-        reason_code: a.reasonCode ?? (settledWithoutReason ? null : row.reason_code),
-        reason: a.reason ?? (settledWithoutReason ? null : row.reason),
-        at,
-      };
-      const paramsChanged = Object.keys(params).some((k) => params[k] !== row[k as keyof NicRow]);
-      if (fresh) this.st.insert.run(next);
-      else if (paramsChanged) this.st.update.run(next);
-      else this.st.updateState.run({ id, bridge_vlan: next.bridge_vlan, state: next.state, desired_mode: next.desired_mode, reason_code: next.reason_code, reason: next.reason, at });
-      const info = this.st.history.run(id, at, from, to, a.event, a.cause, a.reasonCode ?? null, a.reason ?? null);
-      const entry: NicHistoryEntry = { seq: Number(info.lastInsertRowid), nicId: id, at, from, to, event: a.event, cause: a.cause };
-      if (a.reasonCode !== undefined) entry.reasonCode = a.reasonCode;
-      if (a.reason !== undefined) entry.reason = a.reason;
-      const nic = toNic({ ...next, updated_at: at }); // the row as just written, without reading it back
-      this.outbox?.run(at, id, 'transition', JSON.stringify({ nic, entry }));
-      return { nic, entry };
-    }).immediate();
+    const applied = this.applyTx.immediate(id, a);
+    this.committed();
+    return applied;
+  }
+
+  private applyInTransaction(id: string, a: ApplyEvent): Applied {
+    const at = a.at ?? new Date().toISOString();
+    let row = this.st.get.get(id) as NicRow | undefined;
+    const fresh = row === undefined;
+    if (!row) {
+      if (!a.params) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
+      // A new NIC starts 'new' with nothing asked; its row is written once, below, already in its first state: an
+      // insert plus an update touched every index and count of the row twice per first associate.
+      row = { id, ...paramsToRow(a.params), owner: a.owner ?? 'qbg', state: 'new', desired_mode: 'deassoc', bridge_vlan: null, reason_code: null, reason: null, created_at: at, updated_at: at } as NicRow;
+    } else if (a.owner !== undefined && a.owner !== row.owner) {
+      throw qbgError('QBG_ERR_NIC_OWNER', id, row.owner, a.owner, 'forget the NIC (qbg nic delete) before another side announces it');
+    }
+    const from = row.state as NicState;
+    const to = transition(id, from, a.event);
+    const params = a.params ? paramsToRow(a.params) : {};
+    const settledWithoutReason = to === 'associated' || to === 'pre-associated' || to === 'disassociated' || to.endsWith('ing');
+    const next = {
+      ...row,
+      ...params,
+      id,
+      state: to,
+      desired_mode: a.desiredMode ?? row.desired_mode,
+      // what the bridge assigned holds only while the VSI does (and only for a wildcard request)
+      bridge_vlan:
+        (params.vlan ?? row.vlan) !== 0
+          ? null
+          : a.bridgeVlan !== undefined
+            ? a.bridgeVlan
+            : HELD_STATES.includes(to) || IN_FLIGHT_STATES.includes(to)
+              ? row.bridge_vlan
+              : null,
+      // a reason explains failed / timed-out / lost; a success or a new request clears it
+      reason_code: a.reasonCode ?? (settledWithoutReason ? null : row.reason_code),
+      reason: a.reason ?? (settledWithoutReason ? null : row.reason),
+      at,
+    };
+    const paramsChanged = Object.keys(params).some((k) => params[k] !== row[k as keyof NicRow]);
+    if (fresh) this.st.insert.run(next);
+    else if (paramsChanged) this.st.update.run(next);
+    else this.st.updateState.run({ id, bridge_vlan: next.bridge_vlan, state: next.state, desired_mode: next.desired_mode, reason_code: next.reason_code, reason: next.reason, at });
+    const info = this.st.history.run(id, at, from, to, a.event, a.cause, a.reasonCode ?? null, a.reason ?? null);
+    const entry: NicHistoryEntry = { seq: Number(info.lastInsertRowid), nicId: id, at, from, to, event: a.event, cause: a.cause };
+    if (a.reasonCode !== undefined) entry.reasonCode = a.reasonCode;
+    if (a.reason !== undefined) entry.reason = a.reason;
+    const nic = toNic({ ...next, updated_at: at }); // the row as just written, without reading it back
+    this.outbox?.run(at, id, 'transition', JSON.stringify({ nic, entry }));
+    return { nic, entry };
   }
 
   /** Admin repair: forget a NIC (its history stays for audit). True when a row was removed. */
   forget(id: string): boolean {
-    return this.db.transaction(() => {
+    const gone = this.db.transaction(() => {
       const gone = this.st.delete.run(id).changes > 0;
       if (gone) this.outbox?.run(new Date().toISOString(), id, 'forget', '{}');
       return gone;
     })();
+    this.committed();
+    return gone;
   }
 }
 
