@@ -13,6 +13,7 @@ import type { Nic } from '../domain/nic.js';
 import type { VsiAssociator, VsiOutcome } from '../domain/vsi-request.js';
 import type { NicService } from './nic-service.js';
 import type { ServiceNotice, TransitionBus } from './transition-bus.js';
+import { TurnSlice } from './turn-slice.js';
 
 export interface ReconcilerOptions {
   service: NicService;
@@ -69,6 +70,14 @@ const HELD_MODES = ['assoc', 'preassoc', 'preassoc-rr'] as const;
  * of V8's 1 MB young generation, which every scavenge copied. Status reads are served between the steps.
  */
 const SWEEP_CHUNK = 100;
+
+/**
+ * The longest a sweep holds the event loop before it lets the requests that arrived meanwhile be served. Its
+ * workers' checks each take ~0.1 ms of CPU; with 16 of them answered in the same turn a sweep held the loop 2–3 ms
+ * per turn, and status reads queued behind it (100,000 NICs: p99 of a page read 11–39 ms during a sweep on a busy
+ * machine, docs/benchmarks.md).
+ */
+const SWEEP_SLICE_MS = 1;
 
 export class Reconciler {
   private readonly o: Required<Omit<ReconcilerOptions, 'bus' | 'log' | 'metrics'>> & Pick<ReconcilerOptions, 'bus' | 'log' | 'metrics'>;
@@ -220,6 +229,7 @@ export class Reconciler {
           yield* repo.chunks({ desiredMode: [...HELD_MODES], ...held }, SWEEP_CHUNK);
           yield* repo.chunks({ desiredMode: ['deassoc'], state: ['failed', 'timed-out', 'lost', 'disassociating'], ...held }, SWEEP_CHUNK);
         })();
+    const slice = new TurnSlice(SWEEP_SLICE_MS);
     const report: SweepReport = { reason, checked: 0, ok: 0, repaired: 0, failed: 0, skipped: 0, gaveUp: 0, durationMs: 0 };
     // An admin sweep is someone asking again: it retries NICs given up on too.
     const explicit = reason === 'admin';
@@ -241,6 +251,9 @@ export class Reconciler {
       let next = 0;
       const worker = async (): Promise<void> => {
         while (next < nics.length && !this.stopped) {
+          const wait = slice.pace();
+          if (wait) await wait;
+          if (next >= nics.length || this.stopped) break;
           const nic = nics[next++];
           report.checked++;
           try {
