@@ -35,6 +35,7 @@ export function levelForEvent(e: QbgEvent): LogLevel {
 export function logBusEvents(bus: TransitionBus, log: Logger): () => void {
   return bus.subscribe((e) => {
     const level = levelForEvent(e);
+    if (!log.isLevelEnabled(level)) return; // the line is not built either (two transitions per associate)
     if (e.kind === 'nic-transition') {
       const { kind: _k, ...rest } = e;
       log[level](rest, `nic ${e.nicId}: ${e.from} → ${e.to} (${e.cause}${e.reason ? `: ${e.reason}` : ''})`);
