@@ -9,9 +9,9 @@
 // made lldpad busy (R0f) for the next one.
 import { isQbgError } from '../domain/errors.js';
 import { decodeClifStatus, decodeVdpReason, isPermanentClifStatus, isPermanentVdpFailure } from '../domain/vdp-reasons.js';
-import type { Nic } from '../domain/nic.js';
 import type { VsiAssociator, VsiOutcome } from '../domain/vsi-request.js';
 import type { NicService } from './nic-service.js';
+import type { NicKey } from '../store/nic-repo.js';
 import type { ServiceNotice, TransitionBus } from './transition-bus.js';
 import { TurnSlice } from './turn-slice.js';
 
@@ -223,7 +223,7 @@ export class Reconciler {
     // Read a chunk at a time (by cursor), not every NIC up front: with 100,000 NICs one read of them all held the
     // event loop for a second, and every API request waited behind it (SWEEP_CHUNK).
     const held = filter.uplink ? { uplink: filter.uplink } : {};
-    const chunks: Iterable<Nic[]> = filter.ids
+    const chunks: Iterable<NicKey[]> = filter.ids
       ? [filter.ids.map((id) => repo.get(id)).filter((n) => n !== undefined)]
       : (function* () {
           yield* repo.chunks({ desiredMode: [...HELD_MODES], ...held }, SWEEP_CHUNK);

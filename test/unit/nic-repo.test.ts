@@ -290,3 +290,26 @@ t.test('the change sequence moves at once with a write of this connection, and w
   await until("another connection's write in the change sequence", async () => repo.changeSeq() > mine, 50 * FOREIGN_WRITE_MS, 10);
   t.equal(repo.get(id)?.state, 'lost', 'and the row it names is the one written');
 });
+
+t.test("a sweep's chunks: every matching NIC once, in listing order, as id and state only", async (t) => {
+  const repo = fresh();
+  for (let i = 0; i < 250; i++) {
+    const p = params(i);
+    const id = nicId(p.vmUuid, p.mac);
+    repo.applyEvent(id, { event: 'request-assoc', cause: 'api-associate', params: p, desiredMode: 'assoc' });
+    if (i % 5) repo.applyEvent(id, { event: 'answer-accepted', cause: 'lldpad-answer' });
+  }
+  const filter = { uplink: 'eth1', state: ['associated', 'associating'] as const };
+  const chunks = [...repo.chunks({ ...filter, state: [...filter.state] }, 40)];
+  t.same(chunks.map((c) => c.length), [40, 40, 40, 5], 'chunks of 40, the rest in the last');
+  const listed: { id: string; state: string }[] = [];
+  let after: string | undefined;
+  do {
+    const page = repo.list({ ...filter, state: [...filter.state] }, { limit: 50, ...(after ? { after } : {}) });
+    listed.push(...page.items.map((n) => ({ id: n.id, state: n.state })));
+    after = page.next;
+  } while (after);
+  t.equal(listed.length, 125, "eth1's NICs");
+  t.same(chunks.flat(), listed, 'the same NICs in the same order as the listing, with their states');
+  t.same(Object.keys(chunks[0][0]).sort(), ['id', 'state'], 'no whole row');
+});
