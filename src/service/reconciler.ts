@@ -74,8 +74,8 @@ const SWEEP_CHUNK = 100;
 /**
  * The longest a sweep holds the event loop before it lets the requests that arrived meanwhile be served. Its
  * workers' checks each take ~0.1 ms of CPU; with 16 of them answered in the same turn a sweep held the loop 2–3 ms
- * per turn, and status reads queued behind it (100,000 NICs: p99 of a page read 11–39 ms during a sweep on a busy
- * machine, docs/benchmarks.md).
+ * per turn and every status read queued behind that (100,000 NICs, a page read during a sweep: median 2 → 1 ms;
+ * docs/benchmarks.md).
  */
 const SWEEP_SLICE_MS = 1;
 
