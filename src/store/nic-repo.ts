@@ -97,14 +97,14 @@ export interface NicFilter {
   desiredMode?: VdpRequestMode[];
 }
 
-/** A page: `after` (a `next` cursor of the previous page) walks the listing index from there; `offset` skips rows
- *  one by one (kept for old clients: cost grows with the offset). */
-/** What a sweep picks a NIC by. */
+/** What a sweep picks a NIC by (NicRepo.chunks). */
 export interface NicKey {
   id: string;
   state: NicState;
 }
 
+/** A page: `after` (a `next` cursor of the previous page) walks the listing index from there; `offset` skips rows
+ *  one by one (kept for old clients: cost grows with the offset). */
 export interface Page {
   limit: number;
   offset?: number;
