@@ -1,9 +1,9 @@
 // A server in its own process for the memory and status-read benchmarks (the load generator must not share the
 // server's event loop, and resident memory is only meaningful per process). Run compiled (see build.ts):
-//   node --expose-gc serve-child.js qbg <nics> <dir> [sweep]
+//   node --expose-gc serve-child.js qbg <nics> <dir> [sweep|still]
 //                                                        qbg (createService) with <nics> NICs tracked, associated,
 //                                                        spread over uplinks eth0–eth3; sweep: reconciler sweeps
-//                                                        back to back while it serves
+//                                                        back to back while it serves; still: no periodic sweep
 //   node serve-child.js bare <bodies.json>               bare fastify answering GET /nics and /nics/:id from memory
 // Prints one JSON line when ready ({ address, … }); answers a stdin line "mem" with its memory after a full GC
 // (as JSON); serves until its stdin closes.
@@ -38,9 +38,13 @@ async function quiet(assoc: AcceptingAssociator, ms: number, maxMs: number): Pro
   }
 }
 
-async function qbg(n: number, dir: string, sweep: boolean): Promise<ChildReady> {
+async function qbg(n: number, dir: string, mode: 'sweep' | 'still' | undefined): Promise<ChildReady> {
+  const sweep = mode === 'sweep';
   const assoc = new AcceptingAssociator();
-  const svc = await createService(benchConfig(dir), { associator: assoc });
+  // still: no periodic sweep (every 30 s by default), which would land in some rounds of a read benchmark and not
+  // others; reads during sweeps are measured on their own (sweep: one sweep after the other)
+  const config = benchConfig(dir);
+  const svc = await createService(mode === 'still' ? { ...config, reconcile: { ...config.reconcile, intervalSeconds: 0 } } : config, { associator: assoc });
   svc.types.create({ ...BENCH_TYPE });
   // NICs as the NIC service leaves them after a successful associate: state + two history rows each, and lldpad
   // (the stand-in) holding them, so a reconciler sweep finds nothing to do. The first NIC goes through
@@ -120,9 +124,9 @@ async function bare(bodiesFile: string): Promise<ChildReady> {
 }
 
 const [mode, a, b, c] = process.argv.slice(2);
-const ready = mode === 'qbg' ? await qbg(Number(a), b, c === 'sweep') : mode === 'bare' ? await bare(a) : undefined;
+const ready = mode === 'qbg' ? await qbg(Number(a), b, c === 'sweep' || c === 'still' ? c : undefined) : mode === 'bare' ? await bare(a) : undefined;
 if (!ready) {
-  console.error('usage: serve-child.js qbg <nics> <dir> [sweep] | bare <bodies.json>');
+  console.error('usage: serve-child.js qbg <nics> <dir> [sweep|still] | bare <bodies.json>');
   process.exit(2);
 }
 process.stdout.write(JSON.stringify(ready) + '\n');
