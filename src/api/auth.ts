@@ -1,7 +1,7 @@
 // Roles and bearer tokens. Every route declares the least role it needs in its route config
 // (`config: { role: 'monitor' }`); a route without one is refused for everybody (fail closed), and a test walks
 // every registered route to prove it.
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestHookHandler } from 'fastify';
 import { fieldError, qbgError } from '../domain/errors.js';
 
 export const ROLES = ['monitor', 'hook', 'admin'] as const;
@@ -27,6 +27,8 @@ declare module 'fastify' {
   }
   interface FastifyRequest {
     role?: Role;
+    /** The pattern of the route this request matched (/nics/:id), set by the role check; undefined for a 404. */
+    routeUrl?: string;
   }
 }
 
@@ -53,33 +55,46 @@ export function urlTokenOf(req: FastifyRequest): string | undefined {
 }
 
 /** The caller's token: the Authorization header, or `?token=` on a route that takes one (see `urlToken`). */
-export function tokenFrom(req: FastifyRequest): string | undefined {
+export function tokenFrom(req: FastifyRequest, urlToken = req.routeOptions.config?.urlToken === true): string | undefined {
   const m = BEARER.exec(req.headers.authorization ?? '');
   if (m) return m[1].trim();
-  return req.routeOptions.config?.urlToken === true ? urlTokenOf(req) : undefined;
+  return urlToken ? urlTokenOf(req) : undefined;
 }
 
 /**
  * With no tokens configured qbg trusts its caller and treats everybody as admin: it then listens only on loopback and
  * the root-only unix socket (src/service/listen-access.ts refuses anything else). With tokens configured every
  * non-public route needs one.
+ *
+ * The check is bound to each route as it is registered (an onRoute hook puts it first among the route's onRequest
+ * hooks), with the route's role and pattern known then: a global hook has to read req.routeOptions on every request,
+ * and each read builds a new object. It also records the pattern on the request (routeUrl) for the request log and
+ * the request-duration metric. Routes registered before this call get no check: call it before adding any.
+ * Requests that match no route (404) pass through no check; fastify answers them.
  */
 export function registerAuth(app: FastifyInstance, tokens: TokenConfig): void {
   const open = tokens.admin.length + tokens.hook.length + tokens.monitor.length === 0;
-  // A callback hook reading routeOptions once: it runs on every request, and each routeOptions read builds a new
-  // object (an async hook adds a promise); status reads are polled thousands of times a second.
-  app.addHook('onRequest', (req, _reply, done) => {
-    const { url, config } = req.routeOptions;
-    if (url === undefined) return done(); // 404: let fastify answer
-    const needed = config?.role;
-    if (needed === PUBLIC) return done();
-    if (needed === undefined) return done(qbgError('QBG_ERR_FORBIDDEN', 'anyone', `${req.method} ${url}`, 'a declared role'));
-    // refused in the open mode too: a client that puts its token in URLs must learn it before tokens are set
-    if (config?.urlToken !== true && urlTokenOf(req) !== undefined) return done(fieldError('token', 'QBG_ERR_TOKEN_IN_URL'));
-    const role: Role | undefined = open ? 'admin' : roleForToken(tokens, tokenFrom(req));
-    if (!role) return done(qbgError('QBG_ERR_UNAUTHORIZED'));
-    if (!GRANTS[role].includes(needed)) return done(qbgError('QBG_ERR_FORBIDDEN', role, `${req.method} ${url}`, needed));
-    req.role = role;
-    done();
+  app.decorateRequest('role', undefined);
+  app.decorateRequest('routeUrl', undefined);
+  app.addHook('onRoute', (route) => {
+    // a new array: fastify's HEAD twin of a GET route shares the GET route's arrays and gets its own check
+    const own = route.onRequest === undefined ? [] : Array.isArray(route.onRequest) ? route.onRequest : [route.onRequest];
+    route.onRequest = [checkFor(route.url, route.config?.role, route.config?.urlToken === true), ...own];
   });
+
+  // a callback hook (an async one adds a promise to each request): status reads are polled thousands of times a second
+  function checkFor(url: string, needed: RouteRole | undefined, urlToken: boolean): onRequestHookHandler {
+    return (req, _reply, done) => {
+      req.routeUrl = url;
+      if (needed === PUBLIC) return done();
+      if (needed === undefined) return done(qbgError('QBG_ERR_FORBIDDEN', 'anyone', `${req.method} ${url}`, 'a declared role'));
+      // refused in the open mode too: a client that puts its token in URLs must learn it before tokens are set
+      if (!urlToken && urlTokenOf(req) !== undefined) return done(fieldError('token', 'QBG_ERR_TOKEN_IN_URL'));
+      const role: Role | undefined = open ? 'admin' : roleForToken(tokens, tokenFrom(req, urlToken));
+      if (!role) return done(qbgError('QBG_ERR_UNAUTHORIZED'));
+      if (!GRANTS[role].includes(needed)) return done(qbgError('QBG_ERR_FORBIDDEN', role, `${req.method} ${url}`, needed));
+      req.role = role;
+      done();
+    };
+  }
 }

@@ -35,7 +35,12 @@ export interface ServerOptions {
   rateLimit?: RateLimitOptions;
   /** Route groups to register, each a fastify plugin with its own dependencies already bound. */
   routes: Array<FastifyPluginAsync>;
+  /** Called as each request to a route completes (not for 404s): the request-duration metric. */
+  observeRequest?: RequestObserver;
 }
+
+/** method, route pattern (/nics/:id), status code, seconds from the request's arrival to the answer's last byte */
+export type RequestObserver = (method: string, route: string, statusCode: number, seconds: number) => void;
 
 /** Map fastify/ajv validation errors onto our catalogue so API clients see one error shape. */
 function validationToQbg(err: FastifyError): QbgError {
@@ -74,14 +79,22 @@ export function levelForStatus(status: number): 'info' | 'warn' | 'error' {
 
 /**
  * One line per request, at a level that says how it went (fastify logs two info lines per request, whatever the
- * answer, so a run full of refusals and timeouts reads like a good one).
+ * answer, so a run full of refusals and timeouts reads like a good one). Also feeds the request-duration metric:
+ * fastify calls this for every request that completes anyway, where an onResponse hook would add a hook run to each.
  */
 class LevelledRequestLog extends LogController {
+  constructor(private readonly observe?: RequestObserver) {
+    super();
+  }
+
   override incomingRequest(request: FastifyRequest): void {
     if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request');
   }
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    const route = request.routeUrl;
+    // 404s: unbounded URLs, not worth a series each
+    if (this.observe && route !== undefined) this.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (this.isLogDisabled(request)) return;
     const level = error ? 'error' : levelForStatus(reply.statusCode);
     reply.log[level]({ req: request, res: reply, responseTime: reply.elapsedTime, ...(error ? { err: error } : {}) }, 'request completed');
@@ -172,9 +185,11 @@ function registerDocsPage(app: FastifyInstance): void {
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const bodyLimit = opts.bodyLimit ?? 1024 * 1024;
+  // (fastify reports a completed request only to a server with a logger: a silent one when only the metric needs it)
+  const noLogger = !opts.logger && opts.logLevel === 'silent' && !opts.observeRequest;
   const app = Fastify({
-    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: opts.logLevel === 'silent' ? false : loggerOptions(opts.logLevel ?? 'info') }),
-    logController: new LevelledRequestLog(),
+    ...(opts.logger ? { loggerInstance: opts.logger } : { logger: noLogger ? false : loggerOptions(opts.logLevel ?? 'info') }),
+    logController: new LevelledRequestLog(opts.observeRequest),
     bodyLimit,
     // the router answers bad percent-encoding (400) and path parameters over 100 characters (414) itself,
     // bypassing the error handler: give them the catalogue's shape too
@@ -231,6 +246,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     for (const method of methods) routeRoles.push({ method, url: route.url, role: route.config?.role });
   });
+  // before any route (the check is bound to each route as it is added), after the line above (it reads the roles)
+  registerAuth(app, opts.tokens ?? { admin: [], hook: [], monitor: [] });
   await app.register(swagger, {
     openapi: {
       info: { title: 'qbg', description: 'IEEE 802.1Qbg (VEPA/VDP) management service', version: '0.1.0' },
@@ -239,7 +256,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     },
   });
   registerDocsPage(app);
-  registerAuth(app, opts.tokens ?? { admin: [], hook: [], monitor: [] });
   // after the auth hook (so only known callers are counted) and before the routes it must cover
   if (opts.rateLimit) await registerRateLimit(app, opts.rateLimit);
 

@@ -176,7 +176,6 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
   const detachWebhooks = webhooks.attach(bus);
 
   const routes: FastifyPluginAsync[] = [
-    // first: its request-duration hook only reaches route groups registered after it
     metricsRoutes({ metrics }),
     healthRoutes({
       storeOk: () => db.prepare('SELECT 1 AS ok').get() !== undefined,
@@ -207,6 +206,8 @@ export async function createService(config: QbgConfig, overrides: ServiceOverrid
     bodyLimit: config.limits.bodyBytes,
     rateLimit: limited ? { perSecond: config.limits.ratePerSecond, burst: config.limits.rateBurst } : undefined,
     routes,
+    // labelled by the route pattern (/nics/:id), never the raw URL: one series per route, not per NIC
+    observeRequest: (method, route, status, seconds) => metrics.observeHttp(method, route, status, seconds),
   });
   const warnings = access.warning ? [access.warning] : [];
 

@@ -134,12 +134,15 @@ t.test('metrics: own registry, NIC gauge, bus counters, VDP outcomes, HTTP durat
   const probe: FastifyPluginAsync = async (app) => {
     app.get('/nics/:id', { config: { role: 'monitor' } }, async () => ({ ok: true }));
   };
-  const app = await buildServer({ logLevel: 'silent', tokens, routes: [metricsRoutes({ metrics }), probe] });
+  const app = await buildServer({ logLevel: 'silent', tokens, routes: [metricsRoutes({ metrics }), probe], observeRequest: (m, r, s, sec) => metrics.observeHttp(m, r, s, sec) });
   t.teardown(() => app.close());
 
   t.equal((await app.inject({ url: '/metrics' })).statusCode, 401, 'needs a token');
   await app.inject({ url: '/nics/a', headers: { authorization: 'Bearer mon' } });
   await app.inject({ url: '/nics/b', headers: { authorization: 'Bearer mon' } });
+  await app.inject({ url: '/nics/c' }); // 401: counted under its route too
+  await app.inject({ method: 'HEAD', url: '/nics/d', headers: { authorization: 'Bearer mon' } });
+  await app.inject({ url: '/no/such/route', headers: { authorization: 'Bearer mon' } }); // 404: no series
 
   let res = await app.inject({ url: '/metrics', headers: { authorization: 'Bearer mon' } });
   t.equal(res.statusCode, 200);
@@ -158,6 +161,9 @@ t.test('metrics: own registry, NIC gauge, bus counters, VDP outcomes, HTTP durat
   t.equal(sample(text, 'qbg_lldpad_restarts_total'), 1);
   t.equal(sample(text, 'qbg_reconcile_runs_total'), 2);
   t.equal(sample(text, 'qbg_http_request_duration_seconds_count{method="GET",route="/nics/:id",status_code="200"}'), 2, 'labelled by route pattern');
+  t.equal(sample(text, 'qbg_http_request_duration_seconds_count{method="GET",route="/nics/:id",status_code="401"}'), 1, 'a refused request is counted');
+  t.equal(sample(text, 'qbg_http_request_duration_seconds_count{method="HEAD",route="/nics/:id",status_code="200"}'), 1, "fastify's HEAD twin of a GET route is counted");
+  t.notMatch(text, /no\/such\/route|status_code="404"/, 'a URL that matches no route makes no series');
   t.equal(sample(text, 'qbg_process_cpu_seconds_total'), undefined, 'process metrics off as asked');
 
   t.equal(sample(text, 'qbg_lldpad_up'), 1, 'pinged at scrape time');

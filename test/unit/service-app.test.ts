@@ -32,6 +32,24 @@ t.test('every route of the composed service declares a role (fail closed otherwi
   t.ok(publicRoutes.every((u) => u.startsWith('/docs') || ['/healthz', '/readyz'].includes(u) || u.startsWith('/ui')), `only docs, probes and the page are public: ${publicRoutes.join(' ')}`);
 });
 
+t.test('with tokens set, every route that is not public refuses a caller without one, and a monitor where it needs more', async (t) => {
+  // the role check is bound to each route as it is registered: a route it missed would answer here
+  const svc = await createService(testConfig({ tokens: { admin: ['adm'], hook: [], monitor: ['mon'] } }));
+  t.teardown(() => svc.stop());
+  const concrete = (url: string) => url.replace(/:[A-Za-z]+/g, 'x').replace(/\*/g, 'x');
+  const guarded = svc.app.registeredRoutes.filter((r) => r.role !== 'public');
+  t.ok(guarded.length > 25, `${guarded.length} routes (HEAD twins included)`);
+  for (const r of guarded) {
+    const method = r.method as 'GET' | 'POST' | 'PUT' | 'DELETE' | 'HEAD' | 'PATCH';
+    const anon = await svc.app.inject({ method, url: concrete(r.url) });
+    t.equal(anon.statusCode, 401, `${r.method} ${r.url} without a token`);
+    if (r.role === 'admin' || r.role === 'hook') {
+      const mon = await svc.app.inject({ method, url: concrete(r.url), headers: { authorization: 'Bearer mon' } });
+      t.equal(mon.statusCode, 403, `${r.method} ${r.url} as monitor (needs ${r.role})`);
+    }
+  }
+});
+
 t.test('starts on an empty embedded database and answers health, types, docs', async (t) => {
   const svc = await createService(testConfig());
   const [url] = await svc.start();
