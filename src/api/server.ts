@@ -9,7 +9,9 @@ import { isQbgError, qbgError, QbgError } from '../domain/errors.js';
 import { registerAuth, type TokenConfig } from './auth.js';
 import { clientErrorResponse, fromFastifyError, routeNotFound } from './framework-errors.js';
 import { maxHeaderSize } from 'node:http';
+import type { Logger } from 'pino';
 import { loggerOptions } from './log-redact.js';
+import { lazyChildLogger } from './request-logger.js';
 import { registerRateLimit, type RateLimitOptions } from './rate-limit.js';
 
 export interface RegisteredRoute {
@@ -88,7 +90,7 @@ class LevelledRequestLog extends LogController {
   }
 
   override incomingRequest(request: FastifyRequest): void {
-    if (!this.isLogDisabled(request)) request.log.debug({ req: request }, 'incoming request');
+    if (!this.isLogDisabled(request) && (request.log as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.('debug') !== false) request.log.debug({ req: request }, 'incoming request');
   }
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
@@ -97,6 +99,7 @@ class LevelledRequestLog extends LogController {
     if (this.observe && route !== undefined) this.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (this.isLogDisabled(request)) return;
     const level = error ? 'error' : levelForStatus(reply.statusCode);
+    if ((reply.log as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.(level) === false) return;
     reply.log[level]({ req: request, res: reply, responseTime: reply.elapsedTime, ...(error ? { err: error } : {}) }, 'request completed');
   }
 }
@@ -190,6 +193,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: noLogger ? false : loggerOptions(opts.logLevel ?? 'info') }),
     logController: new LevelledRequestLog(opts.observeRequest),
+    // without a logger fastify hands every request the null logger itself, unless the factory is its own
+    ...(noLogger ? {} : { childLoggerFactory: lazyChildLogger }),
     bodyLimit,
     // the router answers bad percent-encoding (400) and path parameters over 100 characters (414) itself,
     // bypassing the error handler: give them the catalogue's shape too
