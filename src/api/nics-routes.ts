@@ -199,11 +199,12 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
           }),
         },
       },
-      handler: async (req, reply) => {
+      // not async (nor the one below): an async handler adds a promise and a microtask turn to every poll
+      handler: (req, reply) => {
         const seq = conditional(req, reply);
-        if (seq === undefined) return notModified(reply);
+        if (seq === undefined) return void notModified(reply);
         const q = req.query;
-        return cached(reply, seq, req.url, () =>
+        cached(reply, seq, req.url, () =>
           nics.repo.list(
             {
               ...(q.vm ? { vmUuid: q.vm.toLowerCase() } : {}),
@@ -225,10 +226,10 @@ export function nicsRoutes(deps: NicsRoutesDeps): FastifyPluginAsync {
         params: IdParams,
         response: { 200: NicSchema },
       },
-      handler: async (req, reply) => {
+      handler: (req, reply) => {
         const seq = conditional(req, reply);
-        if (seq === undefined) return notModified(reply);
-        return cached(reply, seq, req.url, () => {
+        if (seq === undefined) return void notModified(reply);
+        cached(reply, seq, req.url, () => {
           const { id } = parseNicId(req.params.id, 'id');
           const nic = nics.repo.get(id);
           if (!nic) throw qbgError('QBG_ERR_NIC_NOT_FOUND', id);
