@@ -179,7 +179,9 @@ t.test('one owner per VSI, both modes, on a real libvirtd', async (t) => {
     t.match(r.stderr, /port-profile setlink timed out/, "libvirt's own timeout (10 s)");
     const nic = await until('qbg to record the failed attempt', async () => {
       const b = (await qbg.api('GET', `/nics/${id}`)).body;
-      return b.state === 'failed' ? b : undefined;
+      // what qbg holds meanwhile goes with the timeout, with the NIC's history
+      if (b.state !== 'failed') throw new Error(`NIC ${JSON.stringify({ state: b.state, owner: b.owner, reason: b.reason })}, history ${JSON.stringify((await qbg.api('GET', `/nics/${id}/history`)).body)}`);
+      return b;
     }, 60_000);
     t.comment(`qbg's reason: ${nic.reason}`);
     // the hook's observation at release end lands either while lldpad still lists the VSI ungranted (hints 255, up to

@@ -12,6 +12,7 @@ import { buildServer } from '../../src/api/server.js';
 import { uplinksRoutesFor } from '../../src/api/uplinks-routes.js';
 import { main } from '../../src/cli/main.js';
 import { startLab, type Lab } from './harness.js';
+import { until } from '../helpers/until.js';
 
 let lab: Lab;
 let manager: UplinkManager;
@@ -204,9 +205,14 @@ t.test('over HTTP and the qbg CLI: bad input is a 400 naming the field, set + ap
   t.same(applied.changed, [{ field: 'ecpRte', actual: 9, desired: 10 }]);
   t.match(await lldpadEvb(), { ecprte: '10' });
 
-  out.length = 0;
-  t.equal(await cli(['uplink', 'status', '--json']), 0);
-  const { uplinks } = JSON.parse(out.join('')) as { uplinks: Array<{ uplink: string; inSync: boolean; peerEvbSeen: boolean }> };
+  // lldpad takes the changed EVB settings as a new exchange: until the bridge's next EVB TLV it reports none received
+  // (a status read right after the apply may say so, truthfully)
+  const uplinks = await until('the bridge EVB TLV after the apply', async () => {
+    out.length = 0;
+    if ((await cli(['uplink', 'status', '--json'])) !== 0) throw new Error(`qbg uplink status failed: ${err.join('\n')}`);
+    const u = (JSON.parse(out.join('')) as { uplinks: Array<{ uplink: string; inSync: boolean; peerEvbSeen: boolean }> }).uplinks;
+    return u[0]?.peerEvbSeen ? u : undefined;
+  }, 40_000);
   t.match(uplinks, [{ uplink: 's0', inSync: true, peerEvbSeen: true }]);
   out.length = 0;
   t.equal(await cli(['uplink', 'status', 's0']), 0);
