@@ -162,11 +162,16 @@ export class QbgError extends Error {
   }
 }
 
+// A control character in a value (a newline in a name read from a profile file, say) is shown escaped, in quotes:
+// every message stays one line in logs and CLI output, and a value cannot forge a line of its own.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
 function render(template: string, args: readonly unknown[]): string {
   let i = 0;
   return template.replace(/%s/g, () => {
     const v = args[i++];
-    return typeof v === 'string' ? v : JSON.stringify(v) ?? String(v);
+    if (typeof v === 'string') return CONTROL.test(v) ? JSON.stringify(v) : v;
+    return JSON.stringify(v) ?? String(v);
   });
 }
 

@@ -149,3 +149,16 @@ t.test('a VSI type version in two files is a duplicate naming both file:line; di
   err = t.throws(() => parseProfileSources([a, bad, b])) as unknown as QbgError;
   t.same((err.details!.errors as Array<{ file: string }>).map((e) => e.file), ['p/bad.yaml', 'p/web-copy.yaml']);
 });
+
+t.test('a control character in a bad value is shown escaped: the error stays one line (fuzz counterexample)', async (t) => {
+  const doc = JSON.stringify({ name: '\n', description: 'front end', managerId: 12, typeId: 1193047, typeIdVersion: 2, filterFormat: 'vlan-mac', allowedVlans: ['100-110', 200] }, null, 2);
+  let err: QbgError | undefined;
+  try {
+    parseProfileSource({ file: 'profiles/web.yaml', content: doc });
+  } catch (e) {
+    err = e as QbgError;
+  }
+  t.equal(err?.code, 'QBG_ERR_PROFILE_FILE');
+  t.notMatch(err?.message ?? '', /\n/, 'one line');
+  t.match(err?.message ?? '', /^profiles\/web\.yaml:2: name must be 1–64 characters .*, got "\\n"$/);
+});
