@@ -79,6 +79,11 @@ export function levelForStatus(status: number): 'info' | 'warn' | 'error' {
   return 'error';
 }
 
+/** Whether `log` writes lines at `level` (a logger that cannot say is taken to write): a line not written is not built. */
+function writesAt(log: FastifyBaseLogger, level: string): boolean {
+  return (log as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.(level) !== false;
+}
+
 /**
  * One line per request, at a level that says how it went (fastify logs two info lines per request, whatever the
  * answer, so a run full of refusals and timeouts reads like a good one). Also feeds the request-duration metric:
@@ -90,7 +95,7 @@ class LevelledRequestLog extends LogController {
   }
 
   override incomingRequest(request: FastifyRequest): void {
-    if (!this.isLogDisabled(request) && (request.log as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.('debug') !== false) request.log.debug({ req: request }, 'incoming request');
+    if (!this.isLogDisabled(request) && writesAt(request.log, 'debug')) request.log.debug({ req: request }, 'incoming request');
   }
 
   override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
@@ -99,7 +104,7 @@ class LevelledRequestLog extends LogController {
     if (this.observe && route !== undefined) this.observe(request.method, route, reply.statusCode, reply.elapsedTime / 1000);
     if (this.isLogDisabled(request)) return;
     const level = error ? 'error' : levelForStatus(reply.statusCode);
-    if ((reply.log as Partial<Pick<Logger, 'isLevelEnabled'>>).isLevelEnabled?.(level) === false) return;
+    if (!writesAt(reply.log, level)) return;
     reply.log[level]({ req: request, res: reply, responseTime: reply.elapsedTime, ...(error ? { err: error } : {}) }, 'request completed');
   }
 }
