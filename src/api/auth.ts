@@ -54,11 +54,15 @@ export function urlTokenOf(req: FastifyRequest): string | undefined {
   return typeof v === 'string' ? v : undefined;
 }
 
-/** The caller's token: the Authorization header, or `?token=` on a route that takes one (see `urlToken`). */
-export function tokenFrom(req: FastifyRequest, urlToken = req.routeOptions.config?.urlToken === true): string | undefined {
+/**
+ * The caller's token: the Authorization header, or `?token=` on a route that takes one (see `urlToken`; when not
+ * given, the route's config says, read only for a request without the header: each read of req.routeOptions builds
+ * a new object).
+ */
+export function tokenFrom(req: FastifyRequest, urlToken?: boolean): string | undefined {
   const m = BEARER.exec(req.headers.authorization ?? '');
   if (m) return m[1].trim();
-  return urlToken ? urlTokenOf(req) : undefined;
+  return (urlToken ?? req.routeOptions.config?.urlToken === true) ? urlTokenOf(req) : undefined;
 }
 
 /**

@@ -9,7 +9,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fastifyRateLimit from '@fastify/rate-limit';
 import { fieldError, qbgError } from '../domain/errors.js';
-import { tokenFrom } from './auth.js';
+import { PUBLIC, tokenFrom } from './auth.js';
 
 export interface RateLimitOptions {
   /** sustained requests per second per caller, > 0 */
@@ -43,12 +43,17 @@ export async function registerRateLimit(app: FastifyInstance, opts: RateLimitOpt
   const maxCallers = opts.maxCallers ?? RATE_LIMIT_DEFAULT_MAX_CALLERS;
   if (!Number.isInteger(maxCallers) || maxCallers < 1) throw qbgError('QBG_ERR_CONFIG', 'rateLimit.maxCallers', `must be an integer ≥ 1, got ${maxCallers}`);
   const { max, timeWindowMs } = rateLimitWindow(opts.perSecond, opts.burst);
+  // Public routes get no limiter hook at all (the library's per-route opt-out, read once as each route is added;
+  // this hook runs before the library's own, added below): an allowList function would run on every request and
+  // read req.routeOptions, a new object at each read.
+  app.addHook('onRoute', (route) => {
+    if (route.config?.role === PUBLIC) route.config = { ...route.config, rateLimit: false };
+  });
   await app.register(fastifyRateLimit, {
     max,
     timeWindow: timeWindowMs,
     cache: maxCallers,
     keyGenerator: callerKey,
-    allowList: (req) => req.routeOptions.config?.role === 'public',
     errorResponseBuilder: (req, ctx) => {
       // field: what the counter is keyed on, the caller's token or address
       const byToken = tokenFrom(req) !== undefined;
