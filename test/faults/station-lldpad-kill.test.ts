@@ -3,7 +3,7 @@
 // notices the new pid, sweeps, and re-associates every NIC whose desired mode is assoc. Nothing lost: all 200
 // associated per the API, each VSI held by lldpad exactly once.
 import t from 'tap';
-import { bounded, nicBody, nicIdOf, settledAndHeld, startRig, tally } from './helpers.js';
+import { bounded, nicBody, nicIdOf, settledAndHeld, startRig, tally, until } from './helpers.js';
 
 t.test('station lldpad kill -9 + restart during 200 associations: all 200 associated, none twice', async (t) => {
   const rig = await startRig(t);
@@ -35,6 +35,11 @@ t.test('station lldpad kill -9 + restart during 200 associations: all 200 associ
   t.ok(held.every((n) => n === 1), 'lldpad holds each of the 200 VSIs exactly once');
   t.equal(new Set(nics.map((n) => n.instanceUuid)).size, N, '200 distinct instance UUIDs');
 
-  const restarts = await rig.api('GET', '/metrics');
+  // counted by the reconciler's 1 s ping when it sees the new pid; its sweep may have re-associated the NICs first
+  const restarts = await until('the lldpad restart in the metrics', async () => {
+    const m = await rig.api('GET', '/metrics');
+    if (!/qbg_lldpad_restarts_total [1-9]/.test(m.body)) throw new Error(`qbg_lldpad_restarts_total: ${/qbg_lldpad_restarts_total .*/.exec(m.body)?.[0] ?? 'absent'}`);
+    return m;
+  }, 10_000);
   t.match(restarts.body, /qbg_lldpad_restarts_total [1-9]/, 'qbg counted the lldpad restart');
 });

@@ -8,6 +8,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLab, type Lab, heldOn } from './harness.js';
+import { until } from '../helpers/until.js';
 import { defaultConfig } from '../../src/config.js';
 import { createService, type QbgService } from '../../src/service/app.js';
 import { hookCommand } from '../../src/cli/hook.js';
@@ -98,7 +99,15 @@ t.test('hooks drive real lldpads through qbg: start, migrate, stop', async (t) =
     t.match(metrics, /qbg_nics\{state="associated"\} 2/);
     const accepted = /qbg_vdp_request_duration_seconds_count\{mode="assoc",outcome="accepted"\} (\d+)/.exec(metrics);
     t.ok(accepted && Number(accepted[1]) >= 2, 'association latency measured');
-    t.match(metrics, /qbg_http_request_duration_seconds_count\{method="POST",route="\/nics\/associate",status_code="200"\} 2/);
+    // the request metric is fed as each answer finishes, after it was written: wait for it rather than race it
+    const counted = /qbg_http_request_duration_seconds_count\{method="POST",route="\/nics\/associate",status_code="200"\} (\d+)/;
+    const requests = await until('both hook associates in the request metric', async () => {
+      const m = await (await fetch(`${src.url}/metrics`, { headers: { authorization: 'Bearer mon' } })).text();
+      const n = Number(counted.exec(m)?.[1] ?? 0);
+      if (n < 2) throw new Error(`POST /nics/associate 200 counted ${n} times`);
+      return n;
+    }, 10_000);
+    t.equal(requests, 2, 'each hook associate counted once in the request metric');
   });
 
   await t.test('live migration to station 2: libvirt migrate begin, vdsm after_vm_migrate_destination, libvirt stopped on the source', async (t) => {

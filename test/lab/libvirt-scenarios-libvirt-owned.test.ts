@@ -6,7 +6,7 @@ import t from 'tap';
 import { writeFileSync } from 'node:fs';
 import { heldOn } from './harness.js';
 import { guestXml, shutdownGuest, startLibvirtLab, vsiOn, writeShutdownBootSector } from './libvirt-harness.js';
-import { hookCalls, netlinkRequests, nicXml, startStationQbg, vdpRequests, SCENARIO_TYPE as TYPE } from './libvirt-qbg.js';
+import { hookAssociates, hookCalls, netlinkRequests, nicXml, startStationQbg, vdpRequests, SCENARIO_TYPE as TYPE } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
 // ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
@@ -80,11 +80,16 @@ t.test('libvirt scenarios, libvirt owns the VSI (qbg observes)', async (t) => {
     await settles(g.nicId, 'associated');
     const history = (await qbg.api('GET', `/nics/${g.nicId}/history`)).body.total;
     const sent = await qbgRequests();
+    const observesBefore = hookAssociates((await qbg.api('GET', '/metrics')).body, '/nics/observe');
     const logBefore = lv.log().length;
     await lv.stopLibvirtd('st1');
     await lv.startLibvirtd('st1');
     t.equal((await lv.virsh(['domstate', g.name])).stdout.trim(), 'running');
     await until('the reconnect hook call', async () => hookCalls(lv.log(), g.name).includes('reconnect begin'), 30_000);
+    // libvirtd logs the hook call before the hook runs: judge qbg after the hook's look (POST /nics/observe) is answered
+    await until("the reconnect hook's observe answered", async () => hookAssociates((await qbg.api('GET', '/metrics')).body, '/nics/observe') > observesBefore, 30_000);
+    // libvirt's re-sent ASSOCIATE comes from its netlink callback thread, not ordered with the hook: wait for it too
+    await until("libvirt's ASSOCIATE after the restart", async () => netlinkRequests(lv.log().slice(logBefore), g.mac).length > 0, 15_000);
     const afterRestart = lv.log().slice(logBefore);
     t.comment(`libvirtd after the restart:\n${afterRestart.split('\n').filter((l) => l.includes(g.mac) || /Re-send|reconnect|vmOp/.test(l)).join('\n')}`);
     // libvirt itself sends its ASSOCIATE again when it takes the domain back (libvirt 9.0): qbg cannot stop that;

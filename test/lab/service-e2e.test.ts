@@ -10,12 +10,18 @@ import { until } from '../helpers/until.js';
 
 
 /** Read an SSE stream in the background, collecting parsed events. */
-function followEvents(url: string): { events: Array<{ id?: string; data: Record<string, unknown> }>; close(): void } {
+/** ready: the stream's headers arrived, so the server has subscribed (it does so in the same turn as it writes them). */
+function followEvents(url: string): { events: Array<{ id?: string; data: Record<string, unknown> }>; ready: Promise<void>; close(): void } {
   const events: Array<{ id?: string; data: Record<string, unknown> }> = [];
   const ac = new AbortController();
+  let opened!: () => void;
+  let failed!: (e: unknown) => void;
+  const ready = new Promise<void>((resolve, reject) => ((opened = resolve), (failed = reject)));
   void (async () => {
     try {
       const res = await fetch(url, { signal: ac.signal, headers: { accept: 'text/event-stream' } });
+      if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}`);
+      opened();
       const reader = res.body!.getReader();
       let buf = '';
       for (;;) {
@@ -31,11 +37,11 @@ function followEvents(url: string): { events: Array<{ id?: string; data: Record<
           if (data) events.push({ id, data: JSON.parse(data) });
         }
       }
-    } catch {
-      /* aborted */
+    } catch (e) {
+      failed(e); // no effect once opened: the stream was then aborted at the end
     }
   })();
-  return { events, close: () => ac.abort() };
+  return { events, ready, close: () => ac.abort() };
 }
 
 t.test('qbg serve configures EVB, associates a NIC, streams it, repairs after an lldpad kill -9', async (t) => {
@@ -74,6 +80,8 @@ t.test('qbg serve configures EVB, associates a NIC, streams it, repairs after an
   t.equal((await api('POST', '/types', { name: 'web-tier', managerId: 10, typeId: 1001, typeIdVersion: 1, allowedVlans: [100] })).status, 201);
   const stream = followEvents(`${qbg.url}/events`);
   t.teardown(() => stream.close());
+  // subscribed before the associate: GET /events without Last-Event-ID replays nothing from before it
+  await stream.ready;
 
   const vmUuid = '4dea22b3-1d52-d8f3-2516-782e98ab3fa0';
   const mac = '52:54:00:12:34:56';
