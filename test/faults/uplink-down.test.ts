@@ -46,7 +46,7 @@ t.test('uplink down: a clear refusal and status; uplink up: everything associate
   const back = await settledAndHeld(rig.lab, rig.qbg.url, all, 'associated', 90_000);
   t.ok(back.held.every((n) => n === 1), `link up: all ${N + 1} NICs associated (the one refused while down too), each VSI held once`);
   // after a link flap lldpad starts the LLDP exchange afresh and reports no bridge EVB TLV until the next one arrives;
-  // VDP may finish before that (CI run after 9253d38 read the status in between), so wait for it, naming what was seen
+  // VDP may finish before that (a CI run read the status in between), so wait for it, naming what was seen
   const waitStart = Date.now();
   const okStatus = await until('the bridge EVB TLV again after link up', async () => {
     const r = await rig.api('GET', '/uplinks/s0');

@@ -9,8 +9,10 @@ import { startQbg } from '../helpers/qbg-process.js';
 import { until } from '../helpers/until.js';
 
 
-/** Read an SSE stream in the background, collecting parsed events. */
-/** ready: the stream's headers arrived, so the server has subscribed (it does so in the same turn as it writes them). */
+/**
+ * Read an SSE stream in the background, collecting parsed events. `ready`: the stream's headers arrived, so the
+ * server has subscribed (it does so in the same turn as it writes them).
+ */
 function followEvents(url: string): { events: Array<{ id?: string; data: Record<string, unknown> }>; ready: Promise<void>; close(): void } {
   const events: Array<{ id?: string; data: Record<string, unknown> }> = [];
   const ac = new AbortController();
