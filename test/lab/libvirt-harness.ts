@@ -157,8 +157,9 @@ export async function startLibvirtLab(t: LibvirtHost, opts: LibvirtLabOptions = 
       const err = e as { stdout?: string; stderr?: string; code?: number | string | null; signal?: string | null; killed?: boolean; message: string };
       // no exit code: killed by a signal (ours at the timeout, or a crash) or not started; say which, since such a
       // virsh often printed nothing (a CI run under two busy loops saw `virsh migrate` end so, code -1, no output)
-      const how = typeof err.code === 'number' ? '' : err.signal ? `virsh ended by ${err.signal}${err.killed ? ' (killed at the timeout)' : ''}` : err.message;
-      return { stdout: err.stdout ?? '', stderr: [err.stderr, how].filter(Boolean).join('\n'), code: typeof err.code === 'number' ? err.code : -1 };
+      const exit = typeof err.code === 'number' ? err.code : undefined;
+      const how = exit !== undefined ? '' : err.signal ? `virsh ended by ${err.signal}${err.killed ? ' (killed at the timeout)' : ''}` : err.message;
+      return { stdout: err.stdout ?? '', stderr: [err.stderr, how].filter(Boolean).join('\n'), code: exit ?? -1 };
     }
   };
   let fileNo = 0;

@@ -30,10 +30,8 @@ t.test('virsh migrate --live, libvirt owns the VSIs: libvirt pre-associates and 
   });
   for (const q of [src, dst]) t.equal((await q.api('POST', '/types', TYPE)).status, 201, 'VSI type web');
   const historyTo = (q: StationQbg): Promise<string[]> => statesOf(q, NIC);
-  // what libvirt's steps left, without the reconciler's looks: its periodic sweep (every 30 s) may check the NIC in
-  // between and truthfully record what lldpad holds (check-associated once libvirt's ASSOCIATE is in)
-  const observedTo = async (q: StationQbg): Promise<string[]> =>
-    (await q.api('GET', `/nics/${NIC}/history`)).body.items.filter((h: { event: string }) => !h.event.startsWith('check-')).map((h: { to: string }) => h.to);
+  // what libvirt's steps left, without the reconciler's looks (check-associated once libvirt's ASSOCIATE is in)
+  const observedTo = (q: StationQbg): Promise<string[]> => statesOf(q, NIC, { withoutChecks: true });
 
   t.equal((await lv.defineXml('define', guestXml({ ...VM, nics: [{ mac: VM.mac, virtualport: { managerid: TYPE.managerId, typeid: TYPE.typeId, typeidversion: TYPE.typeIdVersion, instanceid: INSTANCE } }] }))).code, 0);
   let r = await lv.virsh(['start', VM.name]);

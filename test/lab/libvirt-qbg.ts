@@ -141,10 +141,14 @@ export function hookAssociates(metrics: string, route = '/nics/associate'): numb
   return Number(line?.split(' ').pop() ?? 0);
 }
 
-/** The states one NIC went to, oldest first, from qbg's history (empty while qbg does not know the NIC). */
-export async function statesOf(q: StationQbg, nic: string): Promise<string[]> {
+/** The states one NIC went to, oldest first, from qbg's history (empty while qbg does not know the NIC).
+ *  `withoutChecks` leaves out the reconciler's looks (`check-*` events): its periodic sweep (every 30 s) may check a
+ *  NIC between libvirt's steps and truthfully record what lldpad holds, which says nothing of those steps. */
+export async function statesOf(q: StationQbg, nic: string, opts: { withoutChecks?: boolean } = {}): Promise<string[]> {
   const r = await q.api('GET', `/nics/${nic}/history`);
-  return r.status === 404 ? [] : r.body.items.map((h: { to: string }) => h.to);
+  if (r.status === 404) return [];
+  const rows: { event: string; to: string }[] = r.body.items;
+  return rows.filter((h) => !(opts.withoutChecks && h.event.startsWith('check-'))).map((h) => h.to);
 }
 
 /** Wait (bounded) until qbg records the NIC in `state`. */
