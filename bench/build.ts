@@ -4,7 +4,7 @@
 // import.meta.url-relative asset (clif-helper.py, UI files) keeps its place — into node_modules/.cache, where
 // bare imports still resolve to the project's node_modules.
 import { createHash } from 'node:crypto';
-import { cpSync, mkdirSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -19,6 +19,14 @@ function walk(dir: string, out: string[] = []): string[] {
     else out.push(p);
   }
   return out;
+}
+
+/** The node flags the `qbg` command runs with: those of its shebang (src/cli/main.ts), the one place they are set. */
+export function qbgNodeFlags(): string[] {
+  const shebang = readFileSync(join(REPO, 'src/cli/main.ts'), 'utf8').split('\n', 1)[0];
+  const m = /^#!\/usr\/bin\/env -S node((?: --[\w-]+(?:=\S+)?)*)$/.exec(shebang);
+  if (!m) throw new Error(`src/cli/main.ts: expected a "#!/usr/bin/env -S node --flag…" line, found ${JSON.stringify(shebang)}`);
+  return m[1].split(' ').filter(Boolean);
 }
 
 let built: Promise<string> | undefined;

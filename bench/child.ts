@@ -2,7 +2,7 @@
 // (SIGKILL after a grace period; always, also when the benchmark fails or the process exits).
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { compiledPath, compiledTree, REPO } from './build.js';
+import { compiledPath, compiledTree, qbgNodeFlags, REPO } from './build.js';
 import { onExitCleanup } from './common.js';
 import type { ChildMemory, ChildReady } from './serve-child.js';
 
@@ -20,8 +20,8 @@ export async function startServerChild(args: string[], opts: { timeoutMs?: numbe
   const root = await compiledTree();
   // QBG_BENCH_CPU_PROF=<dir>: profile the server children (summarise with `npx tsx bench/profile-top.ts <file>`).
   const prof = process.env.QBG_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.QBG_BENCH_CPU_PROF}`] : [];
-  // qbg runs with the flags of its `qbg` command's shebang (src/cli/main.ts): a 1 MB young generation semi-space
-  const flags = args[0] === 'qbg' ? ['--max-semi-space-size=1'] : [];
+  // qbg runs as its `qbg` command runs it (the shebang's flags: a 1 MB young generation semi-space)
+  const flags = args[0] === 'qbg' ? qbgNodeFlags() : [];
   const child = spawn(process.execPath, ['--expose-gc', ...flags, ...prof, compiledPath(root, 'bench/serve-child.ts'), ...args], {
     cwd: REPO,
     stdio: ['pipe', 'pipe', 'pipe'],
