@@ -1,6 +1,9 @@
-#!/usr/bin/env -S node --max-semi-space-size=1
+#!/usr/bin/env -S node --max-semi-space-size=1 --no-parallel-scavenge
 // The `qbg` command. Global options come before or after the subcommand; each subcommand parses its own.
 // Exit codes: 0 success, 1 the operation failed (one line naming the field/cause on stderr), 2 usage error.
+// Node flags (the first line): a 1 MB young generation keeps resident memory under its target, and its scavenges
+// run on the main thread — handing a 1 MB scavenge to helper threads costs more than it saves, twice as much on a
+// busy host (docs/benchmarks.md, 2026-12-02 16:00Z).
 import { readFileSync } from 'node:fs';
 import { isQbgError } from '../domain/errors.js';
 import { DEFAULT_PORT } from '../config.js';
