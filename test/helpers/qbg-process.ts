@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { qbgNodeFlags } from '../../bench/build.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 
@@ -37,7 +38,8 @@ export async function startQbg(opts: StartQbgOptions = {}): Promise<QbgProcess> 
   const configPath = join(dir, 'config.json');
   writeFileSync(configPath, JSON.stringify({ listen: { host: '127.0.0.1', port: 0, socket: '' }, dbPath: join(dir, 'qbg.db'), logLevel: 'warn', ...opts.config }));
   const entry = opts.associator === 'scripted' ? [join(ROOT, 'test/helpers/scripted-serve.ts'), configPath] : [join(ROOT, 'src/cli/main.ts'), 'serve', '--config', configPath];
-  const argv = [process.execPath, '--import', 'tsx', ...entry];
+  // node's flags as the `qbg` command sets them (its shebang): a flag this node no longer takes fails here too
+  const argv = [process.execPath, ...qbgNodeFlags(), '--import', 'tsx', ...entry];
   if (opts.netns) argv.unshift('ip', 'netns', 'exec', opts.netns);
   const child = spawn(argv[0]!, argv.slice(1), {
     cwd: ROOT,
