@@ -20,7 +20,7 @@ export async function startServerChild(args: string[], opts: { timeoutMs?: numbe
   const root = await compiledTree();
   // QBG_BENCH_CPU_PROF=<dir>: profile the server children (summarise with `npx tsx bench/profile-top.ts <file>`).
   const prof = process.env.QBG_BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.QBG_BENCH_CPU_PROF}`] : [];
-  // qbg runs as its `qbg` command runs it (the shebang's flags: a 1 MB young generation semi-space)
+  // qbg runs with the node flags its `qbg` command sets (src/cli/main.ts's first line)
   const flags = args[0] === 'qbg' ? qbgNodeFlags() : [];
   const child = spawn(process.execPath, ['--expose-gc', ...flags, ...prof, compiledPath(root, 'bench/serve-child.ts'), ...args], {
     cwd: REPO,
