@@ -141,14 +141,28 @@ export function hookAssociates(metrics: string, route = '/nics/associate'): numb
   return Number(line?.split(' ').pop() ?? 0);
 }
 
-/** The states one NIC went to, oldest first, from qbg's history (empty while qbg does not know the NIC).
- *  `withoutChecks` leaves out the reconciler's looks (`check-*` events): its periodic sweep (every 30 s) may check a
- *  NIC between libvirt's steps and truthfully record what lldpad holds, which says nothing of those steps. */
-export async function statesOf(q: StationQbg, nic: string, opts: { withoutChecks?: boolean } = {}): Promise<string[]> {
+/** One row of a NIC's history as the API gives it. */
+export interface HistoryRow {
+  to: string;
+  event: string;
+  cause: string;
+  reason?: string;
+}
+
+/** One NIC's history, oldest first (empty while qbg does not know the NIC). `withoutChecks` leaves out the
+ *  reconciler's looks (`check-*` events): its periodic sweep (every 30 s) may check a NIC between libvirt's steps
+ *  and truthfully record what lldpad holds (check-associated once libvirt's ASSOCIATE is in; check-missing settles
+ *  a failed NIC lldpad holds nothing of as disassociated), which says nothing of those steps. */
+export async function historyOf(q: StationQbg, nic: string, opts: { withoutChecks?: boolean } = {}): Promise<HistoryRow[]> {
   const r = await q.api('GET', `/nics/${nic}/history`);
   if (r.status === 404) return [];
-  const rows: { event: string; to: string }[] = r.body.items;
-  return rows.filter((h) => !(opts.withoutChecks && h.event.startsWith('check-'))).map((h) => h.to);
+  const rows: HistoryRow[] = r.body.items;
+  return opts.withoutChecks ? rows.filter((h) => !h.event.startsWith('check-')) : rows;
+}
+
+/** The states one NIC went to, oldest first (see historyOf). */
+export async function statesOf(q: StationQbg, nic: string, opts: { withoutChecks?: boolean } = {}): Promise<string[]> {
+  return (await historyOf(q, nic, opts)).map((h) => h.to);
 }
 
 /** Wait (bounded) until qbg records the NIC in `state`. */

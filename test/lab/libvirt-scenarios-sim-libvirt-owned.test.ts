@@ -4,7 +4,7 @@
 import t from 'tap';
 import { heldOn } from './harness.js';
 import { guestXml } from './libvirt-harness.js';
-import { SIM_TYPES, startSimBridgeLibvirtLab, netlinkRequests, startStationQbg } from './libvirt-qbg.js';
+import { historyOf, SIM_TYPES, startSimBridgeLibvirtLab, netlinkRequests, startStationQbg } from './libvirt-qbg.js';
 import { until } from '../helpers/until.js';
 
 // ~100 s alone; up to ~210 s measured at load 18 beside another libvirt lab (tap's default is 300 s)
@@ -37,6 +37,13 @@ t.test('libvirt owns the VSIs + simulated bridge: refusals, what qbg records, no
     const r = await qbg.api('GET', `/nics/${id}`);
     return r.status === 404 ? undefined : r.body;
   };
+  // What the hook's release-end observation recorded, once it has. The NIC's state alone may no longer show it: the
+  // reconciler's periodic sweep may since have settled the failed NIC as disassociated (see historyOf).
+  const observedOf = (id: string) =>
+    until('the release end record', async () => {
+      const [nic, observed] = await Promise.all([nicOf(id), historyOf(qbg, id, { withoutChecks: true })]);
+      return nic && observed.length > 0 ? { nic, observed } : undefined;
+    }, 30_000);
 
   // VDP may answer "not supported" for a moment after the EVB exchange: one accepted start first, a new guest (a new
   // instance UUID) per try, so that a failed try cannot leave a VSI in the way of the next
@@ -56,9 +63,11 @@ t.test('libvirt owns the VSIs + simulated bridge: refusals, what qbg records, no
     t.not(r.code, 0, 'virsh start fails');
     t.match(r.stderr, /port-profile setlink/, "libvirt's own words; the bridge's reason is not in them");
     t.same(netlinkRequests(lv.log(), g.mac).slice(0, 1), ['ASSOCIATE'], 'libvirt sent its request');
-    const seen = await until('the release end record', async () => nicOf(g.nicId), 30_000);
-    t.comment(`qbg's record: ${seen.state} ${seen.reason ?? ''}`);
-    t.match(seen, { owner: 'libvirt', state: 'failed' }, 'recorded failed, with a reason');
+    const { nic, observed } = await observedOf(g.nicId);
+    t.comment(`qbg's record: ${observed.map((h) => `${h.to} (${h.event}) ${h.reason ?? ''}`).join('; ')}; now ${nic.state}`);
+    t.equal(nic.owner, 'libvirt');
+    t.same(observed.map((h) => h.to), ['failed'], 'recorded failed');
+    t.ok(observed[0]!.reason, 'with a reason');
     t.same(await heldOn(lab, 'st1', g.instance), [], 'nothing held');
     // nothing hidden: the very same VSI starts once the bridge accepts (a hidden one: refused at once)
     await sim.send({ cmd: 'rule', typeId: TYPES.refused.typeId, rule: { action: 'accept' } });
@@ -80,9 +89,10 @@ t.test('libvirt owns the VSIs + simulated bridge: refusals, what qbg records, no
     t.comment(`virsh start (bridge silent) failed after ${Date.now() - started} ms:\n${r.stderr.trim()}`);
     t.not(r.code, 0, 'virsh start fails');
     t.match(r.stderr, /port-profile setlink timed out/, "libvirt's timeout");
-    const seen = await until('the release end record', async () => nicOf(g.nicId), 30_000);
-    t.comment(`qbg's record: ${seen.state} ${seen.reason ?? ''}`);
-    t.match(seen, { owner: 'libvirt', state: 'failed' });
+    const { nic, observed } = await observedOf(g.nicId);
+    t.comment(`qbg's record: ${observed.map((h) => `${h.to} (${h.event}) ${h.reason ?? ''}`).join('; ')}; now ${nic.state}`);
+    t.equal(nic.owner, 'libvirt');
+    t.same(observed.map((h) => h.to), ['failed'], 'recorded failed');
     t.same(await heldOn(lab, 'st1', g.instance), [], 'vdptool lists nothing for the UUID');
     await sim.send({ cmd: 'rule', typeId: TYPES.silent.typeId, rule: { action: 'accept' } });
     r = await lv.virsh(['start', g.name]);
