@@ -128,8 +128,8 @@ export async function startLibvirtLab(t: LibvirtHost, opts: LibvirtLabOptions = 
   // on stderr's first line so a test's message shows it.
   // Likewise a start or a NIC's hot-plug that libvirt fails without a cause ("An error occurred, but the cause is
   // unknown": no error was reported on the failing path; seen once in ~30 lab runs, on a start 2 s after a destroy
-  // whose VSI lldpad's unsolicited de-associate had made libvirt try to re-associate on the vanished macvtap, and in
-  // CI run 38 on an `attach-device --live` 1–3 s after the guest started, libvirt de-associating what it had just
+  // whose VSI lldpad's unsolicited de-associate had made libvirt try to re-associate on the vanished macvtap, and once
+  // in CI on an `attach-device --live` 1–3 s after the guest started, libvirt de-associating what it had just
   // associated): not a verdict on the XML, which libvirt always words. libvirt undoes a failed attach, so it is
   // attached again the same way.
   const NOT_A_VERDICT = [/Unable to query TUNGETIFF on FD \d+: Link has been severed/, /An error occurred, but the cause is unknown/];
