@@ -95,11 +95,20 @@ export function signBody(secret: string, body: string): string {
   return `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
+/** Wait `ms`, or less if `signal` aborts. Leaves no listener on `signal` behind: the dispatcher's stop signal lives as
+ *  long as qbg, and a receiver that stays down is retried for every event (one listener per retry added up). */
+export const abortableSleep = (ms: number, signal: AbortSignal): Promise<void> =>
   new Promise<void>((resolve) => {
     if (signal.aborted) return resolve();
-    const t = setTimeout(resolve, ms);
-    signal.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
+    const onAbort = (): void => {
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
   });
 
 /** Retry network errors, time-outs, 5xx and 429; another 4xx means the receiver refuses this request for good. */
@@ -196,7 +205,7 @@ class Receiver {
       if (!again || attempt === this.opts.maxAttempts) break;
       this.opts.metrics?.webhookAttempt('retry');
       this.opts.log?.warn({ url: this.target.url, event: p.event, deliveryId: p.deliveryId, attempt, error }, 'webhook delivery failed, retrying');
-      await sleep(wait * (0.8 + Math.random() * 0.4), this.stop);
+      await abortableSleep(wait * (0.8 + Math.random() * 0.4), this.stop);
       wait = Math.min(wait * 2, this.opts.maxBackoffMs);
     }
     this.stats.failed++;

@@ -2,7 +2,8 @@ import t from 'tap';
 import http from 'node:http';
 import { createHmac } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { WebhookDispatcher, parseWebhookTargets, type WebhookPayload } from '../../src/service/webhooks.js';
+import { getEventListeners } from 'node:events';
+import { abortableSleep, WebhookDispatcher, parseWebhookTargets, type WebhookPayload } from '../../src/service/webhooks.js';
 import { TransitionBus, type NicTransition, type ServiceNotice } from '../../src/service/transition-bus.js';
 import { createMetrics } from '../../src/service/metrics.js';
 
@@ -132,6 +133,17 @@ t.test('each attempt has a time limit; after the last attempt the event is given
   t.equal(stuck.got.length, 2, 'two attempts');
   t.same(stuck.got.map((g) => (g.payload.data as NicTransition).seq), [e.seq, e.seq]);
   t.match(hooks.stats()[0], { delivered: 0, failed: 1, queued: 0, lastError: 'no answer within 100 ms' });
+});
+
+t.test('a wait between attempts leaves no listener on the stop signal (a receiver that stays down is retried for every event)', async (t) => {
+  const stop = new AbortController();
+  for (let i = 0; i < 20; i++) await abortableSleep(1, stop.signal);
+  t.equal(getEventListeners(stop.signal, 'abort').length, 0, 'none left after 20 waits that ran out');
+  const waiting = abortableSleep(60_000, stop.signal);
+  t.equal(getEventListeners(stop.signal, 'abort').length, 1, 'one while a wait runs');
+  stop.abort();
+  await waiting; // ends at the abort, not after a minute
+  t.equal(getEventListeners(stop.signal, 'abort').length, 0, 'none after the abort');
 });
 
 t.test('close() abandons a hanging attempt instead of waiting for it', async (t) => {
