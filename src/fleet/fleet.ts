@@ -71,6 +71,9 @@ export class Fleet {
   private timers: NodeJS.Timeout[] = [];
   private tasks: Array<Promise<unknown>> = [];
   private wakeSession?: () => void;
+  /** The catch-up round running, and the one more round asked for meanwhile (shared by every caller since). */
+  private round?: Promise<void>;
+  private nextRound?: Promise<void>;
   private readonly findingsGauge?: Gauge<'check'>;
   private readonly prunedCounter?: Counter;
 
@@ -180,8 +183,27 @@ export class Fleet {
     void this.catchUp();
   }
 
-  /** Periodic: types missed by NOTIFY, the checker lock, the fleet checks, and (checker only) the retention job. Errors wait for the next tick. */
-  async catchUp(): Promise<void> {
+  /**
+   * Periodic: types missed by NOTIFY, the checker lock, the fleet checks, and (checker only) the retention job. Errors
+   * wait for the next tick. One round at a time: the tick, the (re)connected session and callers all ask for one, and
+   * two at once ran the checks twice and sent the session connection a query while it ran another. A call while a
+   * round runs gets one more round after it (it may ask about what that round started too early to see).
+   */
+  catchUp(): Promise<void> {
+    if (!this.round) {
+      this.round = this.catchUpRound().finally(() => (this.round = undefined));
+      return this.round;
+    }
+    this.nextRound ??= this.round
+      .catch(() => undefined)
+      .then(() => {
+        this.nextRound = undefined;
+        return this.catchUp();
+      });
+    return this.nextRound;
+  }
+
+  private async catchUpRound(): Promise<void> {
     if (!this.schemaReady || this.stopped) return;
     await this.typeSync.syncNow().catch(() => undefined);
     if (this.session && !this.leader) {

@@ -506,6 +506,35 @@ t.test('fleet_nic_transitions older than fleet.transitionRetentionDays are prune
   t.match(metrics, /qbg_fleet_transitions_pruned_total 12000/);
 });
 
+t.test('catch-up rounds run one at a time: calls made while one runs share one more round', async (t) => {
+  const url = await freshDb();
+  const a = await startHost(t, fleetConfig(url, 'hv-a', { catchUpSeconds: 3600 })); // no tick: rounds only when asked
+  const fleet = a.svc.fleet!;
+  await until('fleet schema ready', async () => fleet.status().schemaReady, 20_000, 50);
+  // the session is up (it asks for a round as it connects) once this host holds the checker lock
+  await until('the checker lock', async () => {
+    await fleet.catchUp();
+    return fleet.status().checker;
+  }, 20_000, 100);
+  let running = 0;
+  let most = 0;
+  let rounds = 0;
+  const check = fleet.check.bind(fleet);
+  fleet.check = async () => {
+    running++;
+    rounds++;
+    most = Math.max(most, running);
+    try {
+      return await check();
+    } finally {
+      running--;
+    }
+  };
+  await Promise.all([fleet.catchUp(), fleet.catchUp(), fleet.catchUp()]);
+  t.equal(most, 1, 'never two rounds at once');
+  t.equal(rounds, 2, 'the first call\'s round, then one more for the two calls made while it ran');
+});
+
 t.test('the checker analyzes the fleet view when its planner statistics lag (a page stays an index walk)', async (t) => {
   const url = await freshDb();
   const a = await startHost(t, fleetConfig(url, 'hv-a', { catchUpSeconds: 3600 })); // rounds driven by hand below
