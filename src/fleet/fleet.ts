@@ -258,7 +258,9 @@ export class Fleet {
     for (let failures = 0; !this.stopped; ) {
       const s = createFleetSession(this.o.config);
       const ended = new Promise<void>((resolve) => {
-        s.once('error', () => resolve());
+        // `on`, not `once`: a dying connection may report twice (PostgreSQL's "terminating connection" or a socket
+        // error, then its end), and an 'error' with no listener left throws, taking qbg down
+        s.on('error', () => resolve());
         s.once('end', () => resolve());
         this.wakeSession = resolve;
       });

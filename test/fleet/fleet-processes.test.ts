@@ -39,6 +39,11 @@ const config = (host: string) => ({
 
 const hosts: Record<string, QbgProcess> = {};
 t.teardown(() => Promise.all(Object.values(hosts).map((p) => p.stop())));
+// a host that failed a test often died: say how
+t.teardown(() => {
+  if (t.passing()) return;
+  for (const [h, p] of Object.entries(hosts)) t.comment(`--- ${h}: exit ${p.child.exitCode ?? p.child.signalCode ?? 'running'}; stderr (tail) ---\n${p.log().stderr.slice(-3000)}\n--- log (tail) ---\n${p.log().tail.slice(-3000)}`);
+});
 // all three at once: a start is mostly tsx loading modules (~6 s each even with its cache), and the three overlap
 // on two cores (in turn they took 25 s); the generous bound is for a busy machine
 const START = { associator: 'scripted' as const, timeoutMs: 240_000 };

@@ -436,6 +436,26 @@ t.test('the LISTEN connection killed (pg_terminate_backend): the host reconnects
   t.equal(await sessionPid(), second, 'on the same new connection (no further reconnect)');
 });
 
+t.test('the LISTEN connection reporting its failure twice (an error, then its end as an error) does not take qbg down; it reconnects', async (t) => {
+  const url = await freshDb();
+  const b = await startHost(t, fleetConfig(url, 'hv-b', { catchUpSeconds: 3600 }));
+  await until('fleet ready', async () => b.svc.fleet!.status().schemaReady, 20_000, 50);
+  const sessionPid = async () => (await query(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'qbg hv-b session'"))[0]?.pid as number | undefined;
+  const first = await until("b's LISTEN connection", sessionPid, 10_000, 50);
+  // what pg's Client does when the server ends an idle connection: 'error' for the server's message, and 'error'
+  // again when the socket ends before qbg has closed the client (PostgreSQL stopping made that race in a test run)
+  const session = await until('the session client', async () => (b.svc.fleet as unknown as { session?: pg.Client }).session, 10_000, 50);
+  t.doesNotThrow(() => {
+    session.emit('error', new Error('terminating connection due to administrator command'));
+    session.emit('error', new Error('Connection terminated unexpectedly'));
+  }, 'both reports handled');
+  const second = await until('b listens on a new connection', async () => {
+    const p = await sessionPid();
+    return p !== undefined && p !== first ? p : undefined;
+  }, 15_000, 50);
+  t.not(second, first);
+});
+
 t.test('checks take-over: when the checker host stops, one other host takes the checker lock; it raises new findings, not its predecessor\'s again', async (t) => {
   const url = await freshDb();
   const hosts = [await startHost(t, fleetConfig(url, 'hv-a')), await startHost(t, fleetConfig(url, 'hv-b')), await startHost(t, fleetConfig(url, 'hv-c'))];
