@@ -89,6 +89,11 @@ async function query<T extends pg.QueryResultRow = any>(url: string, sql: string
   }
 }
 
+/** The backend pid of a host's LISTEN session (application_name "qbg <host> session"), while it is connected. */
+async function sessionPidOf(url: string, host: string): Promise<number | undefined> {
+  return (await query(url, 'SELECT pid FROM pg_stat_activity WHERE application_name = $1', [`qbg ${host} session`]))[0]?.pid;
+}
+
 t.test('PostgreSQL migrations: applied once by many hosts at once, recorded, and a foreign history is refused', async (t) => {
   const url = await freshDb();
   const pools = Array.from({ length: 3 }, () => new pg.Pool({ connectionString: url }));
@@ -394,7 +399,7 @@ t.test('a type edit whose NOTIFY was missed reaches the other host by the period
   // b's LISTEN connection stays up the whole time (no reconnect catch-up): only the periodic one can bring the edit
   const b = await startHost(t, fleetConfig(url, 'hv-b', { catchUpSeconds: 1 }));
   for (const h of [a, b]) await until('fleet ready', async () => h.svc.fleet!.status().schemaReady, 20_000, 50);
-  const pid = async () => (await query(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'qbg hv-b session'"))[0]?.pid;
+  const pid = () => sessionPidOf(url, 'hv-b');
   const listener = await until("b's LISTEN connection", pid, 10_000, 50);
 
   t.equal((await api(a, 'POST', '/types', TYPE)).status, 201);
@@ -411,7 +416,7 @@ t.test('the LISTEN connection killed (pg_terminate_backend): the host reconnects
   // no periodic catch-up during the test: what b learns comes by its reconnect or by a notification
   const b = await startHost(t, fleetConfig(url, 'hv-b', { catchUpSeconds: 3600 }));
   for (const h of [a, b]) await until('fleet ready', async () => h.svc.fleet!.status().schemaReady, 20_000, 50);
-  const sessionPid = async () => (await query(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'qbg hv-b session'"))[0]?.pid as number | undefined;
+  const sessionPid = () => sessionPidOf(url, 'hv-b');
   const first = await until("b's LISTEN connection", sessionPid, 10_000, 50);
   t.equal((await api(a, 'POST', '/types', TYPE)).status, 201);
   t.equal(await typeVersion(b), undefined, 'no notification, no catch-up: b has not seen the new type');
@@ -440,7 +445,7 @@ t.test('the LISTEN connection reporting its failure twice (an error, then its en
   const url = await freshDb();
   const b = await startHost(t, fleetConfig(url, 'hv-b', { catchUpSeconds: 3600 }));
   await until('fleet ready', async () => b.svc.fleet!.status().schemaReady, 20_000, 50);
-  const sessionPid = async () => (await query(url, "SELECT pid FROM pg_stat_activity WHERE application_name = 'qbg hv-b session'"))[0]?.pid as number | undefined;
+  const sessionPid = () => sessionPidOf(url, 'hv-b');
   const first = await until("b's LISTEN connection", sessionPid, 10_000, 50);
   // what pg's Client does when the server ends an idle connection: 'error' for the server's message, and 'error'
   // again when the socket ends before qbg has closed the client (PostgreSQL stopping made that race in a test run)
